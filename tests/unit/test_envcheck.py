@@ -1,0 +1,70 @@
+"""RecordIO framing as the tutorial shows it, and the environment checks."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import re
+
+from tools import envcheck
+from tools.listings import ROOT
+
+
+def test_a_record_is_its_length_a_newline_and_the_json_with_nothing_after() -> None:
+    event = {"type": "HEARTBEAT", "note": "año"}  # the count is in bytes, not characters
+    record = envcheck.recordio(event)
+    length, _, data = record.partition(b"\n")
+    assert int(length) == len(data) == len(json.dumps(event, separators=(",", ":")).encode())
+    assert not record.endswith(b"\n")
+    assert json.loads(data) == event
+
+
+def test_events_survive_every_chunk_and_read_size() -> None:
+    body = b"".join(envcheck.recordio(event) for event in envcheck.SAMPLE_EVENTS)
+    for chunk_size in (1, 2, 3, 7, 17, len(body)):
+        response = envcheck.chunked_response(body, chunk_size)
+        for read_size in (1, 4, 5, 64, len(response)):
+            events = envcheck.read_events(response, read_size)
+            assert events == envcheck.SAMPLE_EVENTS, (chunk_size, read_size)
+
+
+def test_the_core_checks_pass_in_the_project_venv() -> None:
+    checks = {check.name: check for check in envcheck.check_all()}
+    for name in ("Python", "pymesos", "kazoo"):
+        assert checks[name].ok, checks[name]
+    assert "3 events read" in checks["pymesos"].found
+
+
+def test_the_report_gives_advice_only_for_what_failed() -> None:
+    report = envcheck.report(
+        [envcheck.Check("A", True, "fine", "never shown"), envcheck.Check("B", False, "x", "do y")]
+    )
+    assert "never shown" not in report
+    assert report.splitlines()[1].startswith("-- B")
+    assert report.splitlines()[2].strip() == "do y"
+
+
+def sanitize(text: str) -> str:
+    """Apply notebooks/sanitize.cfg in order, as nbval does."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "notebooks" / "sanitize.cfg")
+    for section in config.sections():
+        text = re.sub(config[section]["regex"], config[section]["replace"], text)
+    return text
+
+
+def test_the_sanitizer_hides_what_changes_between_runs_and_nothing_else() -> None:
+    run1 = (
+        "framework 9f1c2d3e-1111-4222-8333-944445555666-0000 on agent "
+        "9f1c2d3e-1111-4222-8333-944445555666-S1, offer 9f1c2d3e-1111-4222-8333-944445555666-O7 "
+        "at 2026-11-24T14:02:03.123+00:00 from 127.0.0.1:40123 after 12.5 ms and 1.2 s "
+        "(85.2 tasks/s, pid 4242, epoch 1764000000.5) <Line2D at 0x7f3a9c0>"
+    )
+    run2 = (
+        "framework 0a0b0c0d-2222-4333-8444-a55556666777-0000 on agent "
+        "0a0b0c0d-2222-4333-8444-a55556666777-S0, offer 0a0b0c0d-2222-4333-8444-a55556666777-O12 "
+        "at 2026-11-25T09:00:00.5Z from 127.0.0.1:5050 after 3 ms and 0.9 s "
+        "(120 tasks/s, pid 7, epoch 1764100000) <Line2D at 0x55d1>"
+    )
+    assert sanitize(run1) == sanitize(run2)
+    assert sanitize("2 tasks finished on 3 agents: 42") == "2 tasks finished on 3 agents: 42"

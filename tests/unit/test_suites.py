@@ -1,0 +1,98 @@
+"""The harness: in CI a missing tool fails its suite; on a laptop it is one line and a skip."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import suites
+
+
+class Counter:
+    """A suite body that passes and counts how often it ran."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        return True
+
+
+MISSING = suites.Need("frobnicator", "apt-get install frobnicator", lambda: False)
+PRESENT = suites.Need("sh", "always there", lambda: True)
+
+
+@pytest.fixture
+def ran() -> Counter:
+    return Counter()
+
+
+def test_a_missing_tool_fails_the_suite_in_ci(
+    ran: Counter, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    results = suites.run([suites.Suite("demo", "needs a tool", ran, [MISSING])], asked=False)
+    assert results["demo"][0] == "failed"
+    assert ran.calls == 0
+    out = capsys.readouterr().out
+    assert "no frobnicator (apt-get install frobnicator)" in out
+
+
+def test_a_missing_tool_skips_the_suite_on_a_laptop_in_one_line(
+    ran: Counter, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    results = suites.run([suites.Suite("demo", "needs a tool", ran, [MISSING])], asked=False)
+    assert results["demo"][0] == "skipped"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["-- demo: skipped: no frobnicator (apt-get install frobnicator)"]
+
+
+def test_a_suite_with_its_tools_runs(ran: Counter, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    results = suites.run([suites.Suite("demo", "has its tools", ran, [PRESENT])], asked=False)
+    assert results["demo"][0] == "passed"
+    assert ran.calls == 1
+
+
+def test_a_ci_only_suite_runs_in_ci_or_when_asked(
+    ran: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = suites.Suite("slow", "takes a while", ran, ci_only=True)
+    monkeypatch.delenv("CI", raising=False)
+    assert suites.run([slow], asked=False)["slow"][0] == "skipped"
+    assert suites.run([slow], asked=True)["slow"][0] == "passed"
+    monkeypatch.setenv("CI", "true")
+    assert suites.run([slow], asked=False)["slow"][0] == "passed"
+
+
+def test_a_crashing_suite_fails_and_the_next_one_still_runs(ran: Counter) -> None:
+    def crash() -> bool:
+        raise RuntimeError("boom")
+
+    results = suites.run(
+        [suites.Suite("bad", "crashes", crash), suites.Suite("good", "fine", ran)], asked=False
+    )
+    assert results["bad"][0] == "failed"
+    assert results["good"][0] == "passed"
+
+
+def test_main_exits_non_zero_when_a_suite_fails(
+    ran: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(suites, "SUITES", [suites.Suite("bad", "fails", lambda: False)])
+    assert suites.main([]) == 1
+    monkeypatch.setattr(suites, "SUITES", [suites.Suite("good", "passes", ran)])
+    assert suites.main([]) == 0
+
+
+def test_an_unknown_suite_name_is_refused(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        suites.main(["nbvall"])
+    assert "unknown suite nbvall; choose from ruff" in capsys.readouterr().err
+
+
+def test_every_suite_the_issue_asks_for_is_wired() -> None:
+    names = {suite.name for suite in suites.SUITES}
+    expected = {"ruff", "pytest", "nbval", "listings", "site", "screenshots", "compose", "pythons"}
+    assert names == expected

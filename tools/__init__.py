@@ -1,0 +1,1 @@
+"""The project's own tooling: listing sync, the test harness, screenshots and set-up checks."""

@@ -1,0 +1,199 @@
+"""`make test`: every check of the project, one suite after another, with a summary.
+
+With CI=true every suite must run, and a missing tool fails its suite. On a user's machine a
+suite that cannot run says why in one line, and how to enable it, then the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools import pythons, site
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@dataclass
+class Need:
+    """A tool a suite needs, and how a user gets it."""
+
+    name: str
+    how: str
+    available: Callable[[], bool] = field(default=lambda: False)
+
+    @classmethod
+    def command(cls, name: str, how: str) -> Need:
+        return cls(name, how, lambda: shutil.which(name) is not None)
+
+
+@dataclass
+class Suite:
+    name: str
+    title: str
+    run: Callable[[], bool]
+    needs: list[Need] = field(default_factory=list)
+    # Suites too slow for every local run; CI runs them, and so does asking for them by name.
+    ci_only: bool = False
+
+
+def command(*args: str | Path) -> bool:
+    print("$", " ".join(str(a) for a in args), flush=True)
+    return subprocess.run([str(a) for a in args], cwd=ROOT).returncode == 0
+
+
+def run_ruff() -> bool:
+    lint = command(BIN / "ruff", "check", ".")
+    return command(BIN / "ruff", "format", "--check", ".") and lint
+
+
+def run_pytest() -> bool:
+    return command(sys.executable, "-m", "pytest", "tests")
+
+
+def run_nbval() -> bool:
+    return command(
+        sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+        "--nbval-sanitize-with", "notebooks/sanitize.cfg", "-p", "no:cacheprovider",
+        "notebooks",
+    )  # fmt: skip
+
+
+def run_listings() -> bool:
+    return command(BIN / "sync-listings", "--check")
+
+
+def run_site() -> bool:
+    try:
+        built = site.build()
+        site.check_pages(ROOT, built)
+        site.proof(built)
+    except site.SiteError as exc:
+        print(f"site: {exc}")
+        return False
+    return True
+
+
+def run_screenshots() -> bool:
+    built = ROOT / "_site"
+    if not (built / "index.html").is_file():
+        print("screenshots: the site is not built (the site suite failed or did not run)")
+        return False
+    try:
+        shots = site.screenshots(built)
+    except site.SiteError as exc:
+        print(f"screenshots: {exc}")
+        return False
+    for png in shots:
+        print(f"screenshots: {png.relative_to(ROOT)}")
+    return True
+
+
+def run_compose() -> bool:
+    schema = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec"]
+    return command(*schema, "docker-compose.yml") and command(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_compose.py"
+    )
+
+
+JEKYLL = Need.command("jekyll", "make setup (as root on Debian) installs jekyll")
+SUITES = [
+    Suite("ruff", "lint and format", run_ruff),
+    Suite("pytest", "unit and integration tests", run_pytest),
+    Suite("nbval", "notebooks against their saved outputs", run_nbval),
+    Suite("listings", "code listings in posts match the code", run_listings),
+    Suite(
+        "site",
+        "jekyll build without warnings, then html-proofer",
+        run_site,
+        [JEKYLL, Need.command("htmlproofer", "make setup installs ruby-html-proofer")],
+    ),
+    Suite(
+        "screenshots",
+        "the blog in headless Chromium, not blank",
+        run_screenshots,
+        [JEKYLL, Need("chromium", "make setup installs chromium", lambda: bool(site.chromium()))],
+    ),
+    Suite("compose", "docker-compose.yml against the compose spec", run_compose),
+    Suite(
+        "pythons",
+        "pymesos and its parser on Python 3.11, 3.12 and 3.13",
+        pythons.main,
+        [
+            Need(
+                f"python{version}",
+                f"install Python {version} (pyenv install {version})",
+                lambda version=version: pythons.interpreter(version) is not None,
+            )
+            for version in pythons.VERSIONS
+        ],
+        ci_only=True,
+    ),
+]
+
+
+def run(suites: list[Suite], asked: bool) -> dict[str, tuple[str, float]]:
+    results: dict[str, tuple[str, float]] = {}
+    for suite in suites:
+        missing = [need for need in suite.needs if not need.available()]
+        if suite.ci_only and not (in_ci() or asked):
+            print(f"-- {suite.name}: skipped locally (slow); run 'make test-{suite.name}'")
+            results[suite.name] = ("skipped", 0.0)
+            continue
+        if missing:
+            why = "; ".join(f"no {need.name} ({need.how})" for need in missing)
+            if in_ci():
+                print(f"-- {suite.name}: FAILED, CI must run every suite: {why}")
+                results[suite.name] = ("failed", 0.0)
+            else:
+                print(f"-- {suite.name}: skipped: {why}")
+                results[suite.name] = ("skipped", 0.0)
+            continue
+        print(f"\n== {suite.name}: {suite.title} ==", flush=True)
+        started = time.monotonic()
+        try:
+            ok = suite.run()
+        except Exception as exc:  # a crashing check is a failing check, and the rest still run
+            print(f"{suite.name}: crashed: {exc!r}")
+            ok = False
+        results[suite.name] = ("passed" if ok else "failed", time.monotonic() - started)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = [suite.name for suite in SUITES]
+    parser = argparse.ArgumentParser(prog="tutorial-checks", description=__doc__)
+    parser.add_argument("suites", nargs="*", metavar="SUITE", help=f"default: all of {names}")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.suites) - set(names))
+    if unknown:
+        parser.error(f"unknown suite {', '.join(unknown)}; choose from {', '.join(names)}")
+    chosen = [suite for suite in SUITES if not args.suites or suite.name in args.suites]
+    results = run(chosen, asked=bool(args.suites))
+
+    print("\n== summary ==")
+    for name, (outcome, seconds) in results.items():
+        print(f"{name:<12} {outcome:<8} {seconds:6.1f} s")
+    counts = {
+        o: sum(1 for r, _ in results.values() if r == o) for o in ("passed", "failed", "skipped")
+    }
+    print(
+        f"suites: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    )
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
