@@ -7,7 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
+  { command -v docker-compose >/dev/null && echo docker-compose; })
+# Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup test test-pythons lab notebooks blog cluster-up cluster-down lock clean
 
@@ -46,7 +49,7 @@ test-pythons: setup
 	@$(BIN)/tutorial-checks pythons
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 # Re-run every notebook and save its outputs, which nbval then checks; commit the result.
 notebooks: setup
@@ -54,13 +57,19 @@ notebooks: setup
 	  --ExecutePreprocessor.record_timing=False *.ipynb
 
 blog:
+	@command -v jekyll >/dev/null || { echo "blog: jekyll is missing; 'make setup' installs it on Debian as root"; exit 1; }
 	jekyll serve --host 127.0.0.1 --port 4000
 
-cluster-up:
+.PHONY: compose-available
+compose-available:
+	@[ -n "$(COMPOSE)" ] || { echo "cluster: needs Docker with 'docker compose' (or docker-compose); see docker/README.md"; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "cluster: the Docker engine is not running (docker info fails)"; exit 1; }
+
+cluster-up: compose-available
 	$(COMPOSE) up -d --build
 	@echo "Mesos master: http://localhost:5050  (agents on :5051 and :5052)"
 
-cluster-down:
+cluster-down: compose-available
 	$(COMPOSE) down --volumes
 
 # Pins every package that `pip install .[dev]` resolves to, in a throwaway venv, then points
