@@ -1,19 +1,15 @@
-"""Shared test helpers. Standard library only: `make test-pythons` runs some of these tests in
-fresh venvs that hold nothing but pymesos, its parser and pytest."""
+"""Shared test helpers. Standard library and `tools` only: `make test-pythons` runs some of these
+tests in fresh venvs that hold nothing but pymesos, its parser and pytest."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT, in_ci
 
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+__all__ = ["ROOT", "need"]
 
 
 def need(tool: str, how: str) -> str:

@@ -23,7 +23,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 SKIP_DIRS = {".git", ".venv", "_site", "build", ".jekyll-cache", "node_modules"}
 ANCHOR = re.compile(r"^\s*# ANCHOR(?:_END)?: (?P<name>[\w-]+)\s*$")
 

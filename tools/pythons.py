@@ -9,7 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 VERSIONS = ("3.11", "3.12", "3.13")
 # Only what pymesos and the two parser tests need, at the versions requirements.lock pins.
 PACKAGES = ("pymesos", "six", "addict", "kazoo", "h11", "pytest", "pytest-timeout")

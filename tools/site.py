@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools import ROOT
+
 WARNING = re.compile(r"warn|deprecat|error|conflict", re.IGNORECASE)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Without the background-networking flags Chromium keeps dialling out, and this network is closed.
@@ -98,8 +99,9 @@ def check_pages(source: Path, site: Path) -> None:
     missing = [str(p.relative_to(site)) for p in expected_pages(source, site) if not p.is_file()]
     if missing:
         raise SiteError(f"pages missing from {site}: {', '.join(missing)}")
-    for post in posts(source):
-        twins = [p for p in posts(source) if p.ref == post.ref and p.lang != post.lang]
+    every_post = posts(source)
+    for post in every_post:
+        twins = [p for p in every_post if p.ref == post.ref and p.lang != post.lang]
         if not twins:
             raise SiteError(f"{post.source.name} ({post.lang}) has no twin with ref {post.ref!r}")
         html = (site / post.permalink.strip("/") / "index.html").read_text(encoding="utf-8")

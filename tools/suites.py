@@ -7,7 +7,6 @@ suite that cannot run says why in one line, and how to enable it, then the other
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -16,14 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import pythons, site
+from tools import ROOT, in_ci, pythons, site
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @dataclass
@@ -105,9 +99,18 @@ def run_screenshots() -> bool:
     return True
 
 
+def compose_schema_check(compose_file: Path | str) -> list[str]:
+    """check-jsonschema against the Compose Specification that it ships."""
+    return [
+        str(BIN / "check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(compose_file),
+    ]
+
+
 def run_compose() -> bool:
-    schema = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec"]
-    return command(*schema, "docker-compose.yml") and command(
+    return command(*compose_schema_check("docker-compose.yml")) and command(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", COMPOSE_TESTS
     )
 
