@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tools import ROOT
+from tools import ROOT, locked_versions
 
 VERSIONS = ("3.11", "3.12", "3.13")
 # Only what pymesos and the two parser tests need, at the versions requirements.lock pins.
@@ -42,13 +42,12 @@ def interpreter(version: str) -> Path | None:
     return None
 
 
-def pins(lock: Path = ROOT / "requirements.lock") -> list[str]:
-    wanted = {name.lower() for name in PACKAGES}
-    lines = [line.strip() for line in lock.read_text().splitlines()]
-    found = [line for line in lines if line.split("==")[0].lower() in wanted]
-    if len(found) != len(wanted):
-        raise SystemExit(f"requirements.lock does not pin all of {', '.join(PACKAGES)}")
-    return found
+def pins() -> list[str]:
+    locked = locked_versions()
+    missing = [name for name in PACKAGES if name not in locked]
+    if missing:
+        raise SystemExit(f"requirements.lock does not pin {', '.join(missing)}")
+    return [f"{name}=={locked[name]}" for name in PACKAGES]
 
 
 def check(version: str, python: Path) -> bool:

@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tools import locked_versions
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKER_DIR = ROOT / "docker"
 AGENT_DOCKERFILE = "docker/agent/Dockerfile"
 README_FILE = ROOT / "README.md"
-LOCK_FILE = ROOT / "requirements.lock"
 
 SERVICES = ("zookeeper", "master", "agent-1", "agent-2")
 AGENTS = ("agent-1", "agent-2")
@@ -53,14 +53,6 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
         pairs = (item.split("=", 1) if "=" in item else (item, "") for item in env)
         return {key: value for key, value in pairs}
     return {key: "" if value is None else str(value) for key, value in env.items()}
-
-
-def lock_pins(text: str) -> dict[str, str]:
-    pins = {}
-    for line in text.splitlines():
-        if match := re.fullmatch(r"\s*([A-Za-z0-9_.-]+)==(\S+)\s*", line):
-            pins[match[1].lower().replace("_", "-")] = match[2]
-    return pins
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,7 +532,7 @@ def test_agents_are_built_from_the_agent_dockerfile(compose: Compose) -> None:
 
 
 def test_agent_image_provides_python3_and_pymesos(agent_dockerfile: str) -> None:
-    problems = agent_dockerfile_problems(agent_dockerfile, lock_pins(LOCK_FILE.read_text()))
+    problems = agent_dockerfile_problems(agent_dockerfile, locked_versions())
     assert not problems, "\n".join(problems)
 
 
@@ -669,7 +661,7 @@ def test_dockerfile_pinning_follows_stages_and_continuations() -> None:
 
 
 def test_agent_dockerfile_rules_notice_missing_python_and_pymesos(agent_dockerfile: str) -> None:
-    pins = lock_pins(LOCK_FILE.read_text())
+    pins = locked_versions()
     without_python = agent_dockerfile.replace("uv python install 3.11.18", "true")
     assert any("Python >= 3.11" in p for p in agent_dockerfile_problems(without_python, pins))
     old_python = agent_dockerfile.replace("install 3.11.18", "install 3.10.14")
