@@ -1,0 +1,3 @@
+from localmesos.cli import main
+
+raise SystemExit(main())

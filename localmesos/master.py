@@ -1,0 +1,1419 @@
+"""The master: the v1 scheduler API, offers, task state, and the read-only and operator
+endpoints. It runs on one actor thread (see actors.py); HTTP threads only parse requests.
+
+Section numbers in comments (§1.7, §9.2 ...) point to ../shared/docs/mesos-http-api-notes.md,
+which cites the Mesos source for each behaviour.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from localmesos import protocol
+from localmesos.actors import Actor, Timer
+from localmesos.allocator import DEFAULT_REFUSE_SECONDS, Allocator
+from localmesos.protocol import Invalid, is_terminal, task_status
+from localmesos.resources import Resources
+from localmesos.web import EventStream, Request, Response, Server
+
+log = logging.getLogger("localmesos.master")
+
+MESOS_VERSION = "1.11.0"
+HEARTBEAT_SECONDS = 15.0
+MAX_COMPLETED_TASKS = 1000
+MAX_COMPLETED_FRAMEWORKS = 50
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+
+
+def version_json() -> dict:
+    return {
+        "version": MESOS_VERSION,
+        "build_date": "2026-11-24 00:00:00",
+        "build_time": 1795478400.0,
+        "build_user": "localmesos",
+    }
+
+
+@dataclass
+class Task:
+    info: dict
+    framework_id: str
+    agent_id: str
+    resources: Resources
+    executor_id: str = ""
+    state: str = "TASK_STAGING"
+    statuses: list[dict] = field(default_factory=list)
+    status_update_state: str | None = None
+    status_update_uuid: str | None = None
+    resources_recovered: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.info["task_id"]["value"]
+
+
+@dataclass
+class Offer:
+    id: str
+    framework_id: str
+    agent_id: str
+    resources: Resources
+
+
+@dataclass
+class Framework:
+    id: str
+    info: dict
+    principal: str | None
+    registered_time: float
+    stream: EventStream | None = None
+    stream_id: str | None = None
+    active: bool = False
+    offers: dict[str, Offer] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    unreachable_tasks: dict[str, Task] = field(default_factory=dict)
+    completed_tasks: deque[Task] = field(default_factory=lambda: deque(maxlen=MAX_COMPLETED_TASKS))
+    failover_timer: Timer | None = None
+    reregistered_time: float | None = None
+    unregistered_time: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None
+
+    @property
+    def role(self) -> str:
+        return self.info.get("role") or (self.info.get("roles") or ["*"])[0]
+
+    def capable(self, name: str) -> bool:
+        return any(c.get("type") == name for c in self.info.get("capabilities", []))
+
+    def send(self, event: dict) -> None:
+        if self.stream is not None:
+            self.stream.send(event)
+
+
+@dataclass
+class AgentRecord:
+    id: str
+    info: dict  # hostname, ip, port, resources (v1 JSON), attributes
+    link: Any  # AgentLink: how the master reaches the agent
+    total: Resources
+    registered_time: float
+    last_pong: float
+
+    @property
+    def hostname(self) -> str:
+        return self.info["hostname"]
+
+    @property
+    def pid(self) -> str:
+        return protocol.pid_string("slave(1)", self.info["ip"], self.info["port"])
+
+
+@dataclass
+class MasterFlags:
+    ip: str = "127.0.0.1"
+    port: int = 5050
+    allocation_interval: float = 1.0
+    # Mesos declares an agent lost after 5 missed pings 15 s apart; one short timeout here.
+    agent_timeout: float = 2.0
+    credentials: dict[str, str] | None = None
+    heartbeat_interval: float = HEARTBEAT_SECONDS
+    work_dir: str = ""
+
+
+class Master(Actor):
+    def __init__(self, flags: MasterFlags) -> None:
+        super().__init__("master")
+        self.flags = flags
+        self.id = protocol.mesos_id()
+        self.allocator = Allocator(allocation_interval=flags.allocation_interval)
+        self.frameworks: dict[str, Framework] = {}
+        self.completed_frameworks: deque[Framework] = deque(maxlen=MAX_COMPLETED_FRAMEWORKS)
+        self.removed_framework_ids: set[str] = set()
+        self.agents: dict[str, AgentRecord] = {}
+        self.unreachable_agents: dict[str, float] = {}
+        self.offers: dict[str, Offer] = {}
+        self._next_framework = 0
+        self._next_agent = 0
+        self._next_offer = 0
+        self._allocation_pending = False
+        self.start_time = time.time()
+        self.counters: dict[str, int] = {}
+        self.server = Server(flags.ip, flags.port, self.route, "master")
+        self.hostname = protocol.hostname_for(flags.ip)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"{self.flags.ip}:{self.server.port}"
+
+    def start(self) -> None:
+        self.start_actor()
+        self.server.start()
+        self.dispatch(self._allocation_tick)
+        self.dispatch(self._ping_agents)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.stop_actor()
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def master_info(self) -> dict:
+        return {
+            "id": self.id,
+            "ip": protocol.ip_as_uint32(self.flags.ip),
+            "port": self.server.port,
+            "pid": protocol.pid_string("master", self.flags.ip, self.server.port),
+            "hostname": self.hostname,
+            "version": MESOS_VERSION,
+            "address": {"hostname": self.hostname, "ip": self.flags.ip, "port": self.server.port},
+            "capabilities": [{"type": "AGENT_UPDATE"}, {"type": "AGENT_DRAINING"}],
+        }
+
+    # -- HTTP routing (runs on the HTTP threads) ----------------------------------------------
+
+    def route(self, request: Request) -> Response | EventStream:
+        # libprocess also accepts the paths without the process name (§1.1).
+        path = request.path
+        if path.startswith("/master/"):
+            path = path[len("/master") :]
+        path = path.rstrip("/") or "/"
+        if path == "/api/v1/scheduler":
+            return self.scheduler_endpoint(request)
+        if path in ("/api/v1", "/api/v1/operator"):
+            return self.operator_endpoint(request)
+        if path == "/version":
+            return Response.json(version_json())
+        if path == "/health":
+            return Response(200)
+        if path == "/redirect":
+            return Response(307, headers={"Location": f"//{self.hostname}:{self.server.port}"})
+        readers: dict[str, Callable[[Request], Any]] = {
+            "/state": lambda _: self.state_json(),
+            "/state.json": lambda _: self.state_json(),
+            "/frameworks": lambda _: self.frameworks_json(),
+            "/slaves": lambda _: self.slaves_json(),
+            "/tasks": self.tasks_json,
+            "/metrics/snapshot": lambda _: self.metrics(),
+        }
+        reader = readers.get(path)
+        if reader is None:
+            return Response(404)
+        try:
+            return Response.json(self.call(reader, request))
+        except ValueError as error:
+            return Response.text(400, str(error))
+
+    def _authenticate(self, request: Request) -> str | Response | None:
+        """The authenticated principal, None when authentication is off, or a 401 (§10)."""
+        credentials = self.flags.credentials
+        if credentials is None:
+            return None
+        refused = Response.text(
+            401, "", **{"WWW-Authenticate": 'Basic realm="mesos-master-scheduler"'}
+        )
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return refused
+        try:
+            principal, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, ValueError):
+            return refused
+        if credentials.get(principal) != secret:
+            return refused
+        return principal
+
+    @staticmethod
+    def _parse_body(request: Request, message: str) -> dict | Response:
+        """405, 400 and 415 exactly as Master::Http checks them (§1.2, §1.3)."""
+        if request.method != "POST":
+            return Response.text(
+                405,
+                "405 Method Not Allowed. Expecting one of { 'POST' }, but received "
+                f"'{request.method}'.",
+                Allow="POST",
+            )
+        content_type = request.headers.get("Content-Type")
+        if content_type is None:
+            return Response.text(400, "Expecting 'Content-Type' to be present")
+        if content_type == PROTOBUF:
+            return Response.text(
+                415, "localmesos speaks JSON only: send 'Content-Type: application/json'"
+            )
+        if content_type != JSON:
+            return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
+        try:
+            value = json.loads(request.body)
+        except json.JSONDecodeError as error:
+            rest = error.doc[error.pos :].split("\n", 1)[0]
+            return Response.text(
+                400,
+                f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
+            )
+        except UnicodeDecodeError as error:
+            return Response.text(400, f"Failed to parse body into JSON: {error}")
+        try:
+            return protocol.convert(message, value)
+        except Invalid as error:
+            return Response.text(400, f"Failed to convert JSON into {message} protobuf: {error}")
+
+    def scheduler_endpoint(self, request: Request) -> Response | EventStream:
+        principal = self._authenticate(request)
+        if isinstance(principal, Response):
+            return principal
+        call = self._parse_body(request, "Call")
+        if isinstance(call, Response):
+            return call
+        error = validate_scheduler_call(call)
+        if error:
+            return Response.text(400, f"Failed to validate scheduler::Call: {error}")
+        stream_id = request.headers.get("Mesos-Stream-Id")
+        if call["type"] == "SUBSCRIBE":
+            if stream_id is not None:
+                return Response.text(
+                    400, "Subscribe calls should not include the 'Mesos-Stream-Id' header"
+                )
+            accept = request.headers.get("Accept", JSON)
+            if not any(
+                kind.split(";")[0].strip() in (JSON, PROTOBUF, "*/*", "application/*")
+                for kind in accept.split(",")
+            ):
+                return Response.text(406, f"Expecting 'Accept' to allow '{PROTOBUF}' or '{JSON}'")
+            return self.call(self.subscribe, call, principal)
+        return self.call(self.handle_call, call, stream_id, principal)
+
+    def operator_endpoint(self, request: Request) -> Response:
+        call = self._parse_body(request, "Call")  # only `type` matters here
+        if isinstance(call, Response):
+            return call
+        kind = call.get("type")
+        readers: dict[str, Callable[[], dict]] = {
+            "GET_HEALTH": lambda: {"healthy": True},
+            "GET_VERSION": lambda: {"version_info": version_json()},
+            "GET_STATE": self.v1_state,
+            "GET_AGENTS": self.v1_agents,
+            "GET_FRAMEWORKS": self.v1_frameworks,
+            "GET_TASKS": self.v1_tasks,
+        }
+        if kind is None:
+            return Response.text(
+                400, "Failed to validate master::Call: Expecting 'type' to be present"
+            )
+        reader = readers.get(kind)
+        if reader is None:
+            return Response.text(501, f"localmesos does not implement the operator call {kind}")
+        body = self.call(reader)
+        return Response.json({"type": kind, kind.lower(): body})
+
+    # -- SUBSCRIBE, and the framework life cycle (§3) -------------------------------------------
+
+    def subscribe(self, call: dict, principal: str | None) -> Response | EventStream:
+        info = dict(call["subscribe"]["framework_info"])
+        if principal is not None:
+            info.setdefault("principal", principal)
+            if info["principal"] != principal:
+                return Response.text(
+                    400,
+                    f"Authenticated principal '{principal}' does not match "
+                    f"principal '{info['principal']}' set in `FrameworkInfo`",
+                )
+        stream = EventStream({"Mesos-Stream-Id": protocol.mesos_id()})
+        refusal = validate_framework_info(info)
+        framework_id = (info.get("id") or {}).get("value")
+        if refusal is None and framework_id in self.removed_framework_ids:
+            refusal = "Framework has been removed"
+        if refusal is not None:
+            # A refusal after parsing is a 200 stream with one ERROR in it (§1.9).
+            stream.send({"type": "ERROR", "error": {"message": refusal}})
+            stream.close()
+            return stream
+        now = time.time()
+        framework = self.frameworks.get(framework_id) if framework_id else None
+        if framework is None:
+            if framework_id is None:
+                framework_id = f"{self.id}-{self._next_framework:04d}"
+                self._next_framework += 1
+            info["id"] = {"value": framework_id}
+            framework = Framework(framework_id, info, info.get("principal"), now)
+            self.frameworks[framework_id] = framework
+            self.allocator.add_framework(framework_id, role=framework.role, active=False)
+        else:
+            if framework.principal != info.get("principal"):
+                stream.send(
+                    {
+                        "type": "ERROR",
+                        "error": {"message": "Changing framework's principal is not allowed."},
+                    }
+                )
+                stream.close()
+                return stream
+            self._failover(framework, info)
+            framework.reregistered_time = now
+        framework.stream = stream
+        framework.stream_id = stream.headers["Mesos-Stream-Id"]
+        framework.active = True
+        stream.on_close = lambda closed: self.dispatch(self._stream_closed, framework_id, closed)
+        # pymesos never lists suppressed roles, so every subscription starts unsuppressed (§2.6).
+        self.allocator.revive(framework_id)
+        self.allocator.activate_framework(framework_id)
+        stream.send(
+            {
+                "type": "SUBSCRIBED",
+                "subscribed": {
+                    "framework_id": {"value": framework_id},
+                    "heartbeat_interval_seconds": self.flags.heartbeat_interval,
+                    "master_info": self.master_info(),
+                },
+            }
+        )
+        stream.send({"type": "HEARTBEAT"})
+        self._schedule_heartbeat(framework, stream)
+        self.count("master/messages_register_framework")
+        self._request_allocation()
+        return stream
+
+    def _failover(self, framework: Framework, info: dict) -> None:
+        """A known framework subscribes again: the old stream is told and closed (§3.2)."""
+        if framework.failover_timer:
+            framework.failover_timer.cancel()
+            framework.failover_timer = None
+        if framework.stream is not None:
+            framework.stream.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
+            framework.stream.close()
+            framework.stream = None
+        self._drop_offers(framework)
+        # user and checkpoint cannot change; Mesos keeps the old values silently.
+        for key in ("user", "checkpoint"):
+            if key in framework.info:
+                info[key] = framework.info[key]
+            else:
+                info.pop(key, None)
+        info["id"] = {"value": framework.id}
+        framework.info = info
+
+    def _schedule_heartbeat(self, framework: Framework, stream: EventStream) -> None:
+        def beat() -> None:
+            if framework.stream is stream:
+                stream.send({"type": "HEARTBEAT"})
+                self.after(self.flags.heartbeat_interval, beat)
+
+        self.after(self.flags.heartbeat_interval, beat)
+
+    def _stream_closed(self, framework_id: str, stream: EventStream) -> None:
+        framework = self.frameworks.get(framework_id)
+        if framework is None or framework.stream is not stream:
+            return
+        log.info("framework %s disconnected", framework_id)
+        framework.stream = None
+        framework.active = False
+        framework.unregistered_time = time.time()
+        self.allocator.deactivate_framework(framework_id)
+        self._drop_offers(framework)
+        timeout = float(framework.info.get("failover_timeout", 0.0))
+        framework.failover_timer = self.after(timeout, self._failover_timeout, framework_id)
+
+    def _failover_timeout(self, framework_id: str) -> None:
+        framework = self.frameworks.get(framework_id)
+        if framework is not None and not framework.connected:
+            log.info("framework %s failover timeout expired", framework_id)
+            self.remove_framework(framework)
+
+    def remove_framework(self, framework: Framework) -> None:
+        """TEARDOWN and an expired failover timeout (§3.6, §3.7)."""
+        if framework.failover_timer:
+            framework.failover_timer.cancel()
+        self._drop_offers(framework)
+        agents = {task.agent_id for task in framework.tasks.values()}
+        for agent_id in agents:
+            agent = self.agents.get(agent_id)
+            if agent:
+                agent.link.send("shutdown_framework", framework.id)
+        for task in list(framework.tasks.values()):
+            # Recorded as TASK_KILLED, REASON_FRAMEWORK_REMOVED; nobody is left to tell.
+            self._set_state(
+                task,
+                "TASK_KILLED",
+                status=task_status(
+                    task.id,
+                    "TASK_KILLED",
+                    "SOURCE_MASTER",
+                    reason="REASON_FRAMEWORK_REMOVED",
+                    message=f"Framework {framework.id} removed",
+                ),
+            )
+            self._retire_task(framework, task)
+        if framework.stream is not None:
+            framework.stream.close()
+            framework.stream = None
+        framework.active = False
+        framework.unregistered_time = time.time()
+        self.allocator.remove_framework(framework.id)
+        del self.frameworks[framework.id]
+        self.removed_framework_ids.add(framework.id)
+        self.completed_frameworks.append(framework)
+
+    # -- the other calls (§2) -------------------------------------------------------------------
+
+    def handle_call(self, call: dict, stream_id: str | None, principal: str | None) -> Response:
+        framework_id = call["framework_id"]["value"]
+        framework = self.frameworks.get(framework_id)
+        if framework is None:
+            return Response.text(400, "Framework cannot be found")
+        if principal is not None and principal != framework.principal:
+            return Response.text(
+                400,
+                f"Authenticated principal '{principal}' does not match "
+                f"principal '{framework.principal}' set in `FrameworkInfo`",
+            )
+        if not framework.connected:
+            return Response.text(403, "Framework is not subscribed")
+        if stream_id is None:
+            return Response.text(
+                400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
+            )
+        if stream_id != framework.stream_id:
+            return Response.text(
+                400,
+                f"The stream ID '{stream_id}' included in this request didn't match the "
+                f"stream ID currently associated with framework ID {framework_id}",
+            )
+        kind = call["type"]
+        self.count(f"master/messages_{kind.lower()}")
+        handler = {
+            "TEARDOWN": lambda: self.remove_framework(framework),
+            "ACCEPT": lambda: self.accept(framework, call["accept"]),
+            "DECLINE": lambda: self.decline(framework, call["decline"]),
+            "REVIVE": lambda: self.revive(framework),
+            "SUPPRESS": lambda: self.allocator.suppress(framework.id),
+            "KILL": lambda: self.kill(framework, call["kill"]),
+            "SHUTDOWN": lambda: self.shutdown_executor(framework, call["shutdown"]),
+            "ACKNOWLEDGE": lambda: self.acknowledge(framework, call["acknowledge"]),
+            "RECONCILE": lambda: self.reconcile(framework, call["reconcile"].get("tasks", [])),
+            "MESSAGE": lambda: self.framework_message(framework, call["message"]),
+            "UPDATE_FRAMEWORK": lambda: None,
+        }.get(kind)
+        if kind == "UNKNOWN":
+            return Response.text(501, "501 Not Implemented.")
+        if handler is not None:
+            handler()
+        # REQUEST and the inverse-offer calls are accepted and ignored, as Mesos's allocator does.
+        return Response(200 if kind == "UPDATE_FRAMEWORK" else 202)
+
+    def revive(self, framework: Framework) -> None:
+        self.allocator.revive(framework.id)
+        self._request_allocation()
+
+    def decline(self, framework: Framework, decline: dict) -> None:
+        refuse = refuse_seconds(decline)
+        for offer_id in decline.get("offer_ids", []):
+            offer = framework.offers.get(offer_id["value"])
+            if offer is not None:
+                self._remove_offer(offer)
+                self.allocator.recover(framework.id, offer.agent_id, offer.resources, refuse)
+
+    def accept(self, framework: Framework, accept: dict) -> None:
+        offer_ids = [o["value"] for o in accept.get("offer_ids", [])]
+        operations = accept.get("operations", [])
+        error = self._validate_offers(framework, offer_ids)
+        if error is not None:
+            # §9.2: every task of the call is lost; offers that were still good go back unfiltered.
+            for offer_id in offer_ids:
+                offer = framework.offers.get(offer_id)
+                if offer is not None:
+                    self._remove_offer(offer)
+                    self.allocator.recover(framework.id, offer.agent_id, offer.resources)
+            state = "TASK_DROPPED" if framework.capable("PARTITION_AWARE") else "TASK_LOST"
+            for task in launched_tasks(operations):
+                self._send_update(
+                    framework,
+                    task_status(
+                        task["task_id"]["value"],
+                        state,
+                        "SOURCE_MASTER",
+                        reason="REASON_INVALID_OFFERS",
+                        message=f"Task launched with invalid offers: {error}",
+                    ),
+                )
+            return
+        offers = [framework.offers[offer_id] for offer_id in offer_ids]
+        agent_id = offers[0].agent_id
+        available = Resources()
+        for offer in offers:
+            available = available + offer.resources
+            self._remove_offer(offer)
+        agent = self.agents[agent_id]
+        for operation in operations:
+            kind = operation.get("type")
+            if kind == "LAUNCH":
+                for info in operation.get("launch", {}).get("task_infos", []):
+                    available = self._launch(
+                        framework, agent, info, available, operation_id=operation.get("id")
+                    )
+            elif kind == "LAUNCH_GROUP":
+                group = operation.get("launch_group", {}).get("task_group", {}).get("tasks", [])
+                for info in group:
+                    self._send_update(
+                        framework,
+                        task_status(
+                            info["task_id"]["value"],
+                            "TASK_ERROR",
+                            "SOURCE_MASTER",
+                            reason="REASON_TASK_GROUP_INVALID",
+                            message="Task group cannot be launched: localmesos agents have no "
+                            "default executor, so LAUNCH_GROUP is not supported",
+                        ),
+                    )
+            else:
+                log.warning("framework %s: ignoring unsupported operation %s", framework.id, kind)
+        # What the tasks did not use is declined with this call's filters (§9.4).
+        self.allocator.recover(framework.id, agent_id, available, refuse_seconds(accept))
+
+    def _validate_offers(self, framework: Framework, offer_ids: list[str]) -> str | None:
+        if not offer_ids:
+            return "No offers specified"
+        if len(set(offer_ids)) != len(offer_ids):
+            duplicate = next(o for o in offer_ids if offer_ids.count(o) > 1)
+            return f"Duplicate offer {duplicate} in offers list"
+        agents = set()
+        for offer_id in offer_ids:
+            offer = self.offers.get(offer_id)
+            if offer is None:
+                return f"Offer {offer_id} is no longer valid"
+            if offer.framework_id != framework.id:
+                return (
+                    f"Offer {offer_id} has invalid framework {offer.framework_id} while "
+                    f"framework {framework.id} is expected"
+                )
+            agents.add(offer.agent_id)
+        if len(agents) > 1:
+            return (
+                "Aggregated offers must belong to one single agent. Offer "
+                f"{offer_ids[-1]} uses agent {sorted(agents)[-1]} and agent "
+                f"{sorted(agents)[0]}"
+            )
+        return None
+
+    def _launch(
+        self,
+        framework: Framework,
+        agent: AgentRecord,
+        info: dict,
+        available: Resources,
+        operation_id: dict | None,
+    ) -> Resources:
+        task_id = info["task_id"]["value"]
+        resources, error = None, None
+        if operation_id is not None:
+            error = "The `id` field is only valid for operations that apply to resource providers"
+        else:
+            error = protocol_task_id_error(task_id)
+        if error is None and task_id in framework.tasks:
+            error = f"Task has duplicate ID: {task_id}"
+        if error is None and task_id in framework.unreachable_tasks:
+            error = f"Task reuses the ID of an unreachable task: {task_id}"
+        if error is None and info["agent_id"]["value"] != agent.id:
+            error = f"Task uses invalid agent: {info['agent_id']['value']}"
+        if error is None:
+            try:
+                resources = Resources.from_json(info.get("resources", []))
+            except ValueError as problem:
+                error = f"Task uses invalid resources: {problem}"
+        if error is None and not resources:
+            error = "Task uses no resources"
+        if error is None and ("command" in info) == ("executor" in info):
+            error = (
+                "Task should have at least one (but not both) of CommandInfo or "
+                "ExecutorInfo present"
+            )
+        if error is None and "executor" in info:
+            error = (
+                "localmesos does not run custom executors yet (ExecutorInfo); use a command task"
+            )
+        grace = info.get("kill_policy", {}).get("grace_period", {}).get("nanoseconds", 0)
+        if error is None and grace < 0:
+            error = "Task's 'kill_policy.grace_period' must be non-negative"
+        if error is None and not available.contains(resources):
+            error = (
+                f"Total resources {resources_text(resources, framework.role)} required by "
+                "task and its executor is more than available "
+                f"{resources_text(available, framework.role)}"
+            )
+        if error is not None:
+            self._send_update(
+                framework,
+                task_status(
+                    task_id,
+                    "TASK_ERROR",
+                    "SOURCE_MASTER",
+                    reason="REASON_TASK_INVALID",
+                    message=error,
+                ),
+            )
+            self.count("master/tasks_error")
+            return available
+        task = Task(info, framework.id, agent.id, resources)
+        task.statuses = []
+        framework.tasks[task_id] = task
+        self.count("master/messages_launch_tasks")
+        agent.link.send("run_task", {"framework_info": framework.info, "task": info})
+        return available - resources
+
+    def kill(self, framework: Framework, kill: dict) -> None:
+        task_id = kill["task_id"]["value"]
+        task = framework.tasks.get(task_id)
+        if task is None:
+            # §2.7: an unknown task is answered by an explicit reconciliation.
+            self.reconcile(framework, [kill])
+            return
+        given = kill.get("agent_id", {}).get("value")
+        if given is not None and given != task.agent_id:
+            return
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.link.send("kill_task", framework.id, task_id, kill.get("kill_policy"))
+
+    def shutdown_executor(self, framework: Framework, shutdown: dict) -> None:
+        agent = self.agents.get(shutdown["agent_id"]["value"])
+        if agent is not None:
+            agent.link.send("shutdown_executor", framework.id, shutdown["executor_id"]["value"])
+
+    def framework_message(self, framework: Framework, message: dict) -> None:
+        agent = self.agents.get(message["agent_id"]["value"])
+        if agent is None:
+            return  # dropped, as Mesos drops messages to unknown agents (§5.8)
+        self.count("master/messages_framework_to_executor")
+        agent.link.send(
+            "framework_message", framework.id, message["executor_id"]["value"], message["data"]
+        )
+
+    def acknowledge(self, framework: Framework, ack: dict) -> None:
+        agent = self.agents.get(ack["agent_id"]["value"])
+        if agent is None:
+            return
+        task_id = ack["task_id"]["value"]
+        task = framework.tasks.get(task_id)
+        if (
+            task is not None
+            and task.status_update_uuid == ack["uuid"]
+            and task.status_update_state
+            and is_terminal(task.status_update_state)
+        ):
+            self._retire_task(framework, task)
+        agent.link.send("acknowledge", framework.id, task_id, ack["uuid"])
+
+    def reconcile(self, framework: Framework, tasks: list[dict]) -> None:
+        """§4.5: answers from the master, without uuid, so they need no acknowledgement."""
+        partition_aware = framework.capable("PARTITION_AWARE")
+        if not tasks:
+            for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
+                self._send_reconciled(framework, task)
+            return
+        for wanted in tasks:
+            task_id = wanted["task_id"]["value"]
+            task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
+            if task is not None:
+                self._send_reconciled(framework, task)
+                continue
+            agent_id = wanted.get("agent_id", {}).get("value")
+            if agent_id in self.agents:
+                state, message = "TASK_GONE", "Reconciliation: Task is unknown to the agent"
+            elif agent_id in self.unreachable_agents:
+                state, message = "TASK_UNREACHABLE", "Reconciliation: Task is unreachable"
+            else:
+                state, message = "TASK_UNKNOWN", "Reconciliation: Task is unknown"
+            if not partition_aware:
+                state = "TASK_LOST"
+            extra = {"agent_id": {"value": agent_id}} if agent_id else {}
+            framework.send(
+                {
+                    "type": "UPDATE",
+                    "update": {
+                        "status": task_status(
+                            task_id,
+                            state,
+                            "SOURCE_MASTER",
+                            reason="REASON_RECONCILIATION",
+                            message=message,
+                            **extra,
+                        )
+                    },
+                }
+            )
+
+    def _send_reconciled(self, framework: Framework, task: Task) -> None:
+        state = task.status_update_state or task.state
+        if not framework.capable("PARTITION_AWARE") and state in protocol.PARTITION_STATES:
+            state = "TASK_LOST"
+        extra: dict[str, Any] = {}
+        if task.executor_id:
+            extra["executor_id"] = {"value": task.executor_id}
+        framework.send(
+            {
+                "type": "UPDATE",
+                "update": {
+                    "status": task_status(
+                        task.id,
+                        state,
+                        "SOURCE_MASTER",
+                        agent_id=task.agent_id,
+                        reason="REASON_RECONCILIATION",
+                        message="Reconciliation: Latest task state",
+                        **extra,
+                    )
+                },
+            }
+        )
+
+    def _send_update(self, framework: Framework, status: dict) -> None:
+        framework.send({"type": "UPDATE", "update": {"status": status}})
+
+    # -- offers and allocation (§8) -------------------------------------------------------------
+
+    def _request_allocation(self) -> None:
+        """Allocate soon, once, however many events asked for it in the meantime (Mesos
+        coalesces these into one `generateOffers`)."""
+        if not self._allocation_pending:
+            self._allocation_pending = True
+            self.dispatch(self._allocate)
+
+    def _allocation_tick(self) -> None:
+        self._allocate()
+        self.after(self.flags.allocation_interval, self._allocation_tick)
+
+    def _allocate(self) -> None:
+        self._allocation_pending = False
+        by_framework = self.allocator.allocate()
+        for framework_id, by_agent in by_framework.items():
+            framework = self.frameworks.get(framework_id)
+            offers = []
+            for agent_id, resources in by_agent.items():
+                agent = self.agents.get(agent_id)
+                if framework is None or not framework.connected or agent is None:
+                    self.allocator.recover(framework_id, agent_id, resources)
+                    continue
+                offer = Offer(f"{self.id}-O{self._next_offer}", framework_id, agent_id, resources)
+                self._next_offer += 1
+                self.offers[offer.id] = offer
+                framework.offers[offer.id] = offer
+                offers.append(self.offer_json(offer, framework))
+            if offers:
+                self.count("master/messages_offers", len(offers))
+                framework.send({"type": "OFFERS", "offers": {"offers": offers}})
+
+    def offer_json(self, offer: Offer, framework: Framework) -> dict:
+        agent = self.agents[offer.agent_id]
+        executors = sorted(
+            {
+                t.executor_id
+                for t in framework.tasks.values()
+                if t.agent_id == agent.id and t.executor_id
+            }
+        )
+        return {
+            "id": {"value": offer.id},
+            "framework_id": {"value": offer.framework_id},
+            "agent_id": {"value": agent.id},
+            "hostname": agent.hostname,
+            "url": {
+                "scheme": "http",
+                "address": {
+                    "hostname": agent.hostname,
+                    "ip": agent.info["ip"],
+                    "port": agent.info["port"],
+                },
+                "path": "/slave(1)",
+            },
+            "resources": offer.resources.to_json(framework.role),
+            "attributes": agent.info.get("attributes", []),
+            "executor_ids": [{"value": e} for e in executors],
+        }
+
+    def _remove_offer(self, offer: Offer, rescind: bool = False) -> None:
+        self.offers.pop(offer.id, None)
+        framework = self.frameworks.get(offer.framework_id)
+        if framework is not None:
+            framework.offers.pop(offer.id, None)
+            if rescind:
+                framework.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
+
+    def _drop_offers(self, framework: Framework) -> None:
+        """Offers vanish without RESCIND when their framework disconnects or fails over (§8.6)."""
+        for offer in list(framework.offers.values()):
+            self._remove_offer(offer)
+            self.allocator.recover(framework.id, offer.agent_id, offer.resources)
+
+    # -- agents ---------------------------------------------------------------------------------
+
+    def register_agent(self, info: dict, link: Any) -> None:
+        agent_id = f"{self.id}-S{self._next_agent}"
+        self._next_agent += 1
+        now = time.time()
+        total = Resources.from_json(info["resources"])
+        self.agents[agent_id] = AgentRecord(agent_id, info, link, total, now, time.monotonic())
+        self.allocator.add_agent(agent_id, total)
+        self.count("master/slave_registrations")
+        link.send("registered", agent_id, self.master_info())
+        self._request_allocation()
+
+    def pong(self, agent_id: str) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            agent.last_pong = time.monotonic()
+
+    def _ping_agents(self) -> None:
+        now = time.monotonic()
+        for agent in list(self.agents.values()):
+            if now - agent.last_pong > self.flags.agent_timeout:
+                self.mark_unreachable(agent, "health check timed out")
+            else:
+                agent.link.send("ping")
+        self.after(self.flags.agent_timeout / 5, self._ping_agents)
+
+    def mark_unreachable(self, agent: AgentRecord, why: str) -> None:
+        """§4.4: the agent is gone. In Mesos's order: the tasks' updates, RESCIND for its
+        offers, then FAILURE to every connected framework."""
+        log.info("agent %s (%s) is unreachable: %s", agent.id, agent.hostname, why)
+        self.count("master/slave_unreachable_scheduled")
+        for framework in self.frameworks.values():
+            state = "TASK_UNREACHABLE" if framework.capable("PARTITION_AWARE") else "TASK_LOST"
+            for task in [t for t in framework.tasks.values() if t.agent_id == agent.id]:
+                extra: dict[str, Any] = {}
+                if task.executor_id:
+                    extra["executor_id"] = {"value": task.executor_id}
+                status = task_status(
+                    task.id,
+                    state,
+                    "SOURCE_MASTER",
+                    agent_id=agent.id,
+                    reason="REASON_AGENT_REMOVED",
+                    message=why,
+                    unreachable_time={"nanoseconds": int(time.time() * 1e9)},
+                    **extra,
+                )
+                task.status_update_state = state
+                task.status_update_uuid = None
+                self._set_state(task, state, status=status)
+                del framework.tasks[task.id]
+                framework.unreachable_tasks[task.id] = task
+                self._send_update(framework, status)
+        for offer in [o for o in self.offers.values() if o.agent_id == agent.id]:
+            self._remove_offer(offer, rescind=True)
+        self.allocator.remove_agent(agent.id)
+        del self.agents[agent.id]
+        self.unreachable_agents[agent.id] = time.time()
+        self.count("master/slave_unreachable_completed")
+        self.count("master/slave_removals")
+        self.count("master/slave_removals/reason_unhealthy")
+        for framework in self.frameworks.values():
+            framework.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent.id}}})
+
+    # -- status updates from agents (§3.9) ------------------------------------------------------
+
+    def status_update(self, agent_id: str, update: dict) -> None:
+        if agent_id not in self.agents:
+            return
+        status = update["status"]
+        framework = self.frameworks.get(update["framework_id"])
+        if framework is None:
+            return
+        task = framework.tasks.get(status["task_id"]["value"])
+        if task is not None:
+            task.status_update_state = status["state"]
+            task.status_update_uuid = status.get("uuid")
+            self._set_state(task, update.get("latest_state", status["state"]), status=status)
+        self.count("master/messages_status_update")
+        if framework.connected:
+            forwarded = dict(status)
+            if (
+                not framework.capable("PARTITION_AWARE")
+                and forwarded["state"] in protocol.PARTITION_STATES
+            ):
+                forwarded["state"] = "TASK_LOST"
+            self._send_update(framework, forwarded)
+
+    def executor_exited(
+        self, agent_id: str, framework_id: str, executor_id: str, status: int
+    ) -> None:
+        """Command executors end quietly: FAILURE goes out only for custom executors (§2.20)."""
+        self.count("master/executors_exited")
+
+    def executor_message(
+        self, agent_id: str, framework_id: str, executor_id: str, data: str
+    ) -> None:
+        framework = self.frameworks.get(framework_id)
+        if framework is None or not framework.connected or agent_id not in self.agents:
+            return
+        self.count("master/messages_executor_to_framework")
+        framework.send(
+            {
+                "type": "MESSAGE",
+                "message": {
+                    "agent_id": {"value": agent_id},
+                    "executor_id": {"value": executor_id},
+                    "data": data,
+                },
+            }
+        )
+
+    def _set_state(self, task: Task, state: str, status: dict | None = None) -> None:
+        previous = task.state
+        task.state = state
+        if status is not None and (
+            not task.statuses or task.statuses[-1]["state"] != status["state"]
+        ):
+            entry = {"state": status["state"], "timestamp": status.get("timestamp", time.time())}
+            if "container_status" in status:
+                entry["container_status"] = status["container_status"]
+            task.statuses.append(entry)
+        if is_terminal(state) or state == "TASK_UNREACHABLE":
+            if previous != state:
+                self.count("master/tasks_" + state.removeprefix("TASK_").lower())
+            if not task.resources_recovered:
+                task.resources_recovered = True
+                self.allocator.recover(task.framework_id, task.agent_id, task.resources)
+
+    def _retire_task(self, framework: Framework, task: Task) -> None:
+        framework.tasks.pop(task.id, None)
+        framework.completed_tasks.append(task)
+
+    # -- fault injection and inspection ---------------------------------------------------------
+
+    def agent_ids(self) -> list[str]:
+        return list(self.agents)
+
+    # -- read-only endpoints (§7) ---------------------------------------------------------------
+
+    def task_json(self, task: Task) -> dict:
+        framework = self.frameworks.get(task.framework_id)
+        role = framework.role if framework else "*"
+        result = {
+            "id": task.id,
+            "name": task.info.get("name", ""),
+            "framework_id": task.framework_id,
+            "executor_id": task.executor_id,
+            "slave_id": task.agent_id,
+            "state": task.state,
+            "resources": task.resources.to_flat(),
+            "role": role,
+            "statuses": task.statuses,
+        }
+        for key in ("labels", "discovery", "container", "health_check"):
+            if key in task.info:
+                result[key] = task.info[key]
+        return result
+
+    def framework_json(self, framework: Framework) -> dict:
+        info = framework.info
+        used = Resources()
+        for task in framework.tasks.values():
+            used = used + task.resources
+        offered = Resources()
+        for offer in framework.offers.values():
+            offered = offered + offer.resources
+        return {
+            "id": framework.id,
+            "name": info.get("name", ""),
+            "pid": "",
+            "used_resources": used.to_flat(),
+            "offered_resources": offered.to_flat(),
+            "capabilities": [c["type"] for c in info.get("capabilities", []) if "type" in c],
+            "hostname": info.get("hostname", ""),
+            "webui_url": info.get("webui_url", ""),
+            "active": framework.active,
+            "connected": framework.connected,
+            "recovered": False,
+            "user": info.get("user", ""),
+            "failover_timeout": info.get("failover_timeout", 0.0),
+            "checkpoint": info.get("checkpoint", False),
+            "registered_time": framework.registered_time,
+            "unregistered_time": framework.unregistered_time,
+            "reregistered_time": framework.reregistered_time or framework.registered_time,
+            "principal": framework.principal or "",
+            "resources": (used + offered).to_flat(),
+            "role": framework.role,
+            "tasks": [self.task_json(t) for t in framework.tasks.values()],
+            "unreachable_tasks": [self.task_json(t) for t in framework.unreachable_tasks.values()],
+            "completed_tasks": [self.task_json(t) for t in framework.completed_tasks],
+            "offers": [
+                {
+                    "id": o.id,
+                    "framework_id": o.framework_id,
+                    "slave_id": o.agent_id,
+                    "resources": o.resources.to_flat(),
+                }
+                for o in framework.offers.values()
+            ],
+            "executors": [],
+        }
+
+    def agent_json(self, agent: AgentRecord) -> dict:
+        used = Resources()
+        offered = Resources()
+        for framework in self.frameworks.values():
+            for task in framework.tasks.values():
+                if task.agent_id == agent.id and not task.resources_recovered:
+                    used = used + task.resources
+        for offer in self.offers.values():
+            if offer.agent_id == agent.id:
+                offered = offered + offer.resources
+        return {
+            "id": agent.id,
+            "pid": agent.pid,
+            "hostname": agent.hostname,
+            "port": agent.info["port"],
+            "registered_time": agent.registered_time,
+            "resources": agent.total.to_flat(),
+            "used_resources": used.to_flat(),
+            "offered_resources": offered.to_flat(),
+            "reserved_resources": {},
+            "unreserved_resources": agent.total.to_flat(),
+            "attributes": {},
+            "active": True,
+            "deactivated": False,
+            "version": MESOS_VERSION,
+            "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+        }
+
+    def state_json(self) -> dict:
+        now = time.time()
+        return {
+            "version": MESOS_VERSION,
+            "build_date": version_json()["build_date"],
+            "build_time": version_json()["build_time"],
+            "build_user": version_json()["build_user"],
+            "start_time": self.start_time,
+            "elected_time": self.start_time,
+            "id": self.id,
+            "pid": protocol.pid_string("master", self.flags.ip, self.server.port),
+            "hostname": self.hostname,
+            "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING"],
+            "activated_slaves": len(self.agents),
+            "deactivated_slaves": 0,
+            "unreachable_slaves": len(self.unreachable_agents),
+            "leader": protocol.pid_string("master", self.flags.ip, self.server.port),
+            "leader_info": self.master_info(),
+            "log_dir": "",
+            "flags": self.flags_json(),
+            "slaves": [self.agent_json(a) for a in self.agents.values()],
+            "recovered_slaves": [],
+            "frameworks": [self.framework_json(f) for f in self.frameworks.values()],
+            "completed_frameworks": [self.framework_json(f) for f in self.completed_frameworks],
+            "orphan_tasks": [],
+            "unregistered_frameworks": [],
+            "now": now,
+        }
+
+    def flags_json(self) -> dict:
+        flags = {
+            "allocation_interval": protocol.format_duration(self.flags.allocation_interval),
+            "agent_ping_timeout": protocol.format_duration(self.flags.agent_timeout / 5),
+            "max_agent_ping_timeouts": "5",
+            "authenticate_http_frameworks": str(self.flags.credentials is not None).lower(),
+            "ip": self.flags.ip,
+            "port": str(self.server.port),
+            "work_dir": self.flags.work_dir,
+            "version": "false",
+        }
+        if self.flags.credentials is not None:
+            flags["http_framework_authenticators"] = "basic"
+        return flags
+
+    def frameworks_json(self) -> dict:
+        return {
+            "frameworks": [self.framework_json(f) for f in self.frameworks.values()],
+            "completed_frameworks": [self.framework_json(f) for f in self.completed_frameworks],
+            "unregistered_frameworks": [],
+        }
+
+    def slaves_json(self) -> dict:
+        return {
+            "slaves": [self.agent_json(a) for a in self.agents.values()],
+            "recovered_slaves": [],
+        }
+
+    def tasks_json(self, request: Request) -> dict:
+        limit = _int_arg(request, "limit", 100)
+        offset = _int_arg(request, "offset", 0)
+        order = request.arg("order") or "des"
+        if order not in ("asc", "des"):
+            raise ValueError(f"Unknown 'order' value '{order}': expected 'asc' or 'des'")
+        framework_filter = request.arg("framework_id")
+        task_filter = request.arg("task_id")
+        tasks: list[Task] = []
+        frameworks = [*self.frameworks.values(), *self.completed_frameworks]
+        for framework in frameworks:
+            if framework_filter and framework.id != framework_filter:
+                continue
+            tasks += [
+                *framework.tasks.values(),
+                *framework.unreachable_tasks.values(),
+                *framework.completed_tasks,
+            ]
+        if task_filter:
+            tasks = [t for t in tasks if t.id == task_filter]
+        tasks.sort(
+            key=lambda t: t.statuses[0]["timestamp"] if t.statuses else 0.0, reverse=order == "des"
+        )
+        return {"tasks": [self.task_json(t) for t in tasks[offset : offset + limit]]}
+
+    def metrics(self) -> dict:
+        tasks = [t for f in self.frameworks.values() for t in f.tasks.values()]
+        gauges: dict[str, float] = {
+            "master/elected": 1,
+            "master/uptime_secs": time.time() - self.start_time,
+            "master/frameworks_active": sum(f.active for f in self.frameworks.values()),
+            "master/frameworks_inactive": sum(not f.active for f in self.frameworks.values()),
+            "master/frameworks_connected": sum(f.connected for f in self.frameworks.values()),
+            "master/frameworks_disconnected": sum(
+                not f.connected for f in self.frameworks.values()
+            ),
+            "master/slaves_active": len(self.agents),
+            "master/slaves_connected": len(self.agents),
+            "master/slaves_disconnected": 0,
+            "master/slaves_inactive": 0,
+            "master/slaves_unreachable": len(self.unreachable_agents),
+            "master/outstanding_offers": len(self.offers),
+        }
+        for state in ("staging", "starting", "running", "killing"):
+            gauges[f"master/tasks_{state}"] = sum(t.state == f"TASK_{state.upper()}" for t in tasks)
+        for state in (
+            "finished",
+            "failed",
+            "killed",
+            "lost",
+            "error",
+            "dropped",
+            "unreachable",
+            "gone",
+            "gone_by_operator",
+        ):
+            gauges[f"master/tasks_{state}"] = self.counters.get(f"master/tasks_{state}", 0)
+        total = self.allocator.total()
+        used = Resources()
+        for task in tasks:
+            if not task.resources_recovered:
+                used = used + task.resources
+        for name in ("cpus", "mem", "disk", "gpus"):
+            gauges[f"master/{name}_total"] = total.scalar(name)
+            gauges[f"master/{name}_used"] = used.scalar(name)
+            gauges[f"master/{name}_percent"] = (
+                used.scalar(name) / total.scalar(name) if total.scalar(name) else 0.0
+            )
+        for key, value in self.counters.items():
+            gauges.setdefault(key, value)
+        return gauges
+
+    # -- v1 operator API (§7.8) -----------------------------------------------------------------
+
+    def v1_task(self, task: Task) -> dict:
+        result = {
+            "name": task.info.get("name", ""),
+            "task_id": {"value": task.id},
+            "framework_id": {"value": task.framework_id},
+            "agent_id": {"value": task.agent_id},
+            "state": task.state,
+            "resources": task.resources.to_json(),
+            "statuses": [{"task_id": {"value": task.id}, **s} for s in task.statuses],
+        }
+        if task.executor_id:
+            result["executor_id"] = {"value": task.executor_id}
+        return result
+
+    def v1_tasks(self) -> dict:
+        frameworks = list(self.frameworks.values())
+        return {
+            "tasks": [self.v1_task(t) for f in frameworks for t in f.tasks.values()],
+            "unreachable_tasks": [
+                self.v1_task(t) for f in frameworks for t in f.unreachable_tasks.values()
+            ],
+            "completed_tasks": [
+                self.v1_task(t)
+                for f in [*frameworks, *self.completed_frameworks]
+                for t in f.completed_tasks
+            ],
+        }
+
+    def v1_framework(self, framework: Framework) -> dict:
+        return {
+            "framework_info": framework.info,
+            "active": framework.active,
+            "connected": framework.connected,
+            "recovered": False,
+            "registered_time": {"nanoseconds": int(framework.registered_time * 1e9)},
+        }
+
+    def v1_frameworks(self) -> dict:
+        return {
+            "frameworks": [self.v1_framework(f) for f in self.frameworks.values()],
+            "completed_frameworks": [self.v1_framework(f) for f in self.completed_frameworks],
+        }
+
+    def v1_agents(self) -> dict:
+        agents = []
+        for agent in self.agents.values():
+            flat = self.agent_json(agent)
+            agents.append(
+                {
+                    "agent_info": {
+                        "hostname": agent.hostname,
+                        "port": agent.info["port"],
+                        "id": {"value": agent.id},
+                        "resources": agent.total.to_json(),
+                    },
+                    "active": True,
+                    "deactivated": False,
+                    "version": MESOS_VERSION,
+                    "pid": agent.pid,
+                    "registered_time": {"nanoseconds": int(agent.registered_time * 1e9)},
+                    "total_resources": agent.total.to_json(),
+                    "allocated_resources": Resources.parse(
+                        _flat_to_text(flat["used_resources"])
+                    ).to_json(),
+                    "offered_resources": Resources.parse(
+                        _flat_to_text(flat["offered_resources"])
+                    ).to_json(),
+                    "capabilities": [{"type": c} for c in flat["capabilities"]],
+                }
+            )
+        return {"agents": agents, "recovered_agents": []}
+
+    def v1_state(self) -> dict:
+        return {
+            "get_tasks": self.v1_tasks(),
+            "get_executors": {"executors": []},
+            "get_frameworks": self.v1_frameworks(),
+            "get_agents": self.v1_agents(),
+        }
+
+
+def resources_text(resources: Resources, role: str) -> str:
+    """Resources as the master prints them in messages: `cpus(allocated: *):2; mem(...)`."""
+    parts = []
+    for item in resources.to_json(role):
+        if item["type"] == "SCALAR":
+            value = f"{item['scalar']['value']:g}"
+        else:
+            ranges = item["ranges"]["range"]
+            value = "[" + ", ".join(f"{r['begin']}-{r['end']}" for r in ranges) + "]"
+        parts.append(f"{item['name']}(allocated: {role}):{value}")
+    return "; ".join(parts)
+
+
+def _flat_to_text(flat: dict) -> str:
+    parts = []
+    for name, value in flat.items():
+        if isinstance(value, str):
+            parts.append(f"{name}:{value.replace(' ', '')}")
+        elif value:
+            parts.append(f"{name}:{value}")
+    return ";".join(parts)
+
+
+def _int_arg(request: Request, name: str, default: int) -> int:
+    value = request.arg(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"Failed to parse '{name}': '{value}' is not a number") from None
+    if number < 0:
+        raise ValueError(f"Failed to parse '{name}': '{value}' must not be negative")
+    return number
+
+
+def refuse_seconds(call_body: dict) -> float:
+    """Filters.refuse_seconds, 5 s when the call has no filters (§8.4)."""
+    return float(call_body.get("filters", {}).get("refuse_seconds", DEFAULT_REFUSE_SECONDS))
+
+
+def launched_tasks(operations: list[dict]) -> list[dict]:
+    tasks = []
+    for operation in operations:
+        if operation.get("type") == "LAUNCH":
+            tasks += operation.get("launch", {}).get("task_infos", [])
+        elif operation.get("type") == "LAUNCH_GROUP":
+            tasks += operation.get("launch_group", {}).get("task_group", {}).get("tasks", [])
+    return tasks
+
+
+def protocol_task_id_error(task_id: str) -> str | None:
+    """common/validation.cpp validateID, as the task validation reports it."""
+    problem = None
+    if not task_id:
+        problem = "ID must not be empty"
+    elif len(task_id) > 255:
+        problem = "ID must not be greater than 255 characters"
+    elif task_id in (".", ".."):
+        problem = f"'{task_id}' is disallowed"
+    elif any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in task_id):
+        problem = f"'{task_id}' contains invalid characters"
+    return None if problem is None else f"Task ID is invalid: {problem}"
+
+
+BODY_OF = {
+    "SUBSCRIBE": "subscribe",
+    "ACCEPT": "accept",
+    "DECLINE": "decline",
+    "ACCEPT_INVERSE_OFFERS": "accept_inverse_offers",
+    "DECLINE_INVERSE_OFFERS": "decline_inverse_offers",
+    "KILL": "kill",
+    "SHUTDOWN": "shutdown",
+    "ACKNOWLEDGE": "acknowledge",
+    "RECONCILE": "reconcile",
+    "MESSAGE": "message",
+    "REQUEST": "request",
+}
+
+
+def validate_scheduler_call(call: dict) -> str | None:
+    """master/validation.cpp scheduler::call::validate (§1.7)."""
+    kind = call.get("type")
+    if kind is None:
+        return "Expecting 'type' to be present"
+    body = BODY_OF.get(kind)
+    if body is not None and body not in call:
+        return f"Expecting '{body}' to be present"
+    if kind == "SUBSCRIBE":
+        info = call["subscribe"]["framework_info"]
+        if "framework_id" in call and call["framework_id"] != info.get("id"):
+            return "'framework_id' differs from 'subscribe.framework_info.id'"
+        return None
+    if "framework_id" not in call:
+        return "Expecting 'framework_id' to be present"
+    if kind == "ACKNOWLEDGE" and not protocol.valid_uuid(call["acknowledge"]["uuid"]):
+        return "Not a valid UUID"
+    return None
+
+
+def validate_framework_info(info: dict) -> str | None:
+    """The checks that refuse a SUBSCRIBE with an ERROR event (§1.9)."""
+    timeout = info.get("failover_timeout", 0.0)
+    if timeout < 0 or timeout > 10 * 365 * 86400:
+        return f"Invalid failover_timeout: {timeout}"
+    roles = info.get("roles") or [info.get("role", "*")]
+    for role in roles:
+        if role != "*" and (
+            not role
+            or role in (".", "..")
+            or role.startswith("-")
+            or any(c in role for c in "/\\ \t\n")
+            or role.endswith("/")
+        ):
+            return f"Role '{role}' is invalid"
+    return None

@@ -1,0 +1,425 @@
+"""The Mesos v1 messages as JSON: checking calls the way stout's JSON-to-protobuf conversion
+does, and building the task statuses that the master and the agents send.
+
+Only the messages and fields that the scheduler API uses are described. Unknown keys are
+ignored, as protobuf does, and a missing *required* field is an error naming its path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import time
+import uuid
+from typing import Any
+
+# A field is (kind, required, repeated); kind is a message name, "string", "bytes", "double",
+# "int", "bool", or "enum:Name". Values of enums we do not list are accepted by name.
+F = tuple[str, bool, bool]
+
+
+def _f(kind: str, required: bool = False, repeated: bool = False) -> F:
+    return (kind, required, repeated)
+
+
+ID = {"value": _f("string", True)}
+
+MESSAGES: dict[str, dict[str, F]] = {
+    "ID": ID,
+    "Call": {
+        "framework_id": _f("ID"),
+        "type": _f("enum:Call.Type"),
+        "subscribe": _f("Subscribe"),
+        "accept": _f("Accept"),
+        "decline": _f("Decline"),
+        "accept_inverse_offers": _f("InverseOffers"),
+        "decline_inverse_offers": _f("InverseOffers"),
+        "revive": _f("Roles"),
+        "suppress": _f("Roles"),
+        "kill": _f("Kill"),
+        "shutdown": _f("Shutdown"),
+        "acknowledge": _f("Acknowledge"),
+        "reconcile": _f("Reconcile"),
+        "message": _f("Message"),
+        "request": _f("Request"),
+    },
+    "Subscribe": {
+        "framework_info": _f("FrameworkInfo", True),
+        "suppressed_roles": _f("string", False, True),
+    },
+    "FrameworkInfo": {
+        "user": _f("string", True),
+        "name": _f("string", True),
+        "id": _f("ID"),
+        "failover_timeout": _f("double"),
+        "checkpoint": _f("bool"),
+        "role": _f("string"),
+        "roles": _f("string", False, True),
+        "hostname": _f("string"),
+        "principal": _f("string"),
+        "webui_url": _f("string"),
+        "capabilities": _f("Capability", False, True),
+    },
+    "Capability": {"type": _f("enum:Capability")},
+    "Accept": {
+        "offer_ids": _f("ID", False, True),
+        "operations": _f("Operation", False, True),
+        "filters": _f("Filters"),
+    },
+    "Decline": {"offer_ids": _f("ID", False, True), "filters": _f("Filters")},
+    "InverseOffers": {"inverse_offer_ids": _f("ID", False, True), "filters": _f("Filters")},
+    "Filters": {"refuse_seconds": _f("double")},
+    "Roles": {"roles": _f("string", False, True)},
+    "Kill": {"task_id": _f("ID", True), "agent_id": _f("ID"), "kill_policy": _f("KillPolicy")},
+    "KillPolicy": {"grace_period": _f("DurationInfo")},
+    "DurationInfo": {"nanoseconds": _f("int", True)},
+    "Shutdown": {"executor_id": _f("ID", True), "agent_id": _f("ID", True)},
+    "Acknowledge": {
+        "agent_id": _f("ID", True),
+        "task_id": _f("ID", True),
+        "uuid": _f("bytes", True),
+    },
+    "Reconcile": {"tasks": _f("ReconcileTask", False, True)},
+    "ReconcileTask": {"task_id": _f("ID", True), "agent_id": _f("ID")},
+    "Message": {
+        "agent_id": _f("ID", True),
+        "executor_id": _f("ID", True),
+        "data": _f("bytes", True),
+    },
+    "Request": {"requests": _f("ResourceRequest", False, True)},
+    "ResourceRequest": {"agent_id": _f("ID"), "resources": _f("Resource", False, True)},
+    "Operation": {
+        "type": _f("enum:Operation.Type"),
+        "id": _f("ID"),
+        "launch": _f("Launch"),
+        "launch_group": _f("LaunchGroup"),
+    },
+    "Launch": {"task_infos": _f("TaskInfo", False, True)},
+    "LaunchGroup": {"executor": _f("ExecutorInfo", True), "task_group": _f("TaskGroup", True)},
+    "TaskGroup": {"tasks": _f("TaskInfo", False, True)},
+    "TaskInfo": {
+        "name": _f("string", True),
+        "task_id": _f("ID", True),
+        "agent_id": _f("ID", True),
+        "resources": _f("Resource", False, True),
+        "executor": _f("ExecutorInfo"),
+        "command": _f("CommandInfo"),
+        "data": _f("bytes"),
+        "kill_policy": _f("KillPolicy"),
+    },
+    "ExecutorInfo": {
+        "executor_id": _f("ID", True),
+        "framework_id": _f("ID"),
+        "command": _f("CommandInfo"),
+        "resources": _f("Resource", False, True),
+        "name": _f("string"),
+        "shutdown_grace_period": _f("DurationInfo"),
+    },
+    "CommandInfo": {
+        "value": _f("string"),
+        "arguments": _f("string", False, True),
+        "shell": _f("bool"),
+        "environment": _f("Environment"),
+        "uris": _f("URI", False, True),
+    },
+    "Environment": {"variables": _f("Variable", False, True)},
+    "Variable": {"name": _f("string", True), "value": _f("string")},
+    "URI": {"value": _f("string", True)},
+    "Resource": {
+        "name": _f("string", True),
+        "type": _f("enum:Value.Type", True),
+        "scalar": _f("Scalar"),
+        "ranges": _f("Ranges"),
+        "set": _f("Set"),
+        "role": _f("string"),
+    },
+    "Scalar": {"value": _f("double", True)},
+    "Ranges": {"range": _f("Range", False, True)},
+    "Range": {"begin": _f("int", True), "end": _f("int", True)},
+    "Set": {"item": _f("string", False, True)},
+}
+
+ENUMS: dict[str, set[str]] = {
+    "Call.Type": {
+        "UNKNOWN",
+        "SUBSCRIBE",
+        "TEARDOWN",
+        "ACCEPT",
+        "DECLINE",
+        "ACCEPT_INVERSE_OFFERS",
+        "DECLINE_INVERSE_OFFERS",
+        "REVIVE",
+        "KILL",
+        "SHUTDOWN",
+        "ACKNOWLEDGE",
+        "ACKNOWLEDGE_OPERATION_STATUS",
+        "RECONCILE",
+        "RECONCILE_OPERATIONS",
+        "MESSAGE",
+        "REQUEST",
+        "SUPPRESS",
+        "UPDATE_FRAMEWORK",
+    },
+    "Operation.Type": {
+        "UNKNOWN",
+        "LAUNCH",
+        "LAUNCH_GROUP",
+        "RESERVE",
+        "UNRESERVE",
+        "CREATE",
+        "DESTROY",
+        "GROW_VOLUME",
+        "SHRINK_VOLUME",
+        "CREATE_DISK",
+        "DESTROY_DISK",
+    },
+    "Value.Type": {"SCALAR", "RANGES", "SET", "TEXT"},
+    "Capability": {
+        "UNKNOWN",
+        "REVOCABLE_RESOURCES",
+        "TASK_KILLING_STATE",
+        "GPU_RESOURCES",
+        "SHARED_RESOURCES",
+        "PARTITION_AWARE",
+        "MULTI_ROLE",
+        "RESERVATION_REFINEMENT",
+        "REGION_AWARE",
+    },
+}
+
+
+class Invalid(ValueError):
+    """A call that does not convert into its protobuf message; the text is Mesos's."""
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
+
+
+def _scalar(kind: str, name: str, value: Any) -> Any:
+    """Check one value; returns it in its canonical form, or raises Invalid."""
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+    elif kind == "bytes":
+        if isinstance(value, str):
+            try:
+                base64.b64decode("".join(value.split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise Invalid(f"Failed to base64 decode bytes field '{name}': {value}") from None
+            return value
+    elif kind in ("double", "int"):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value) if kind == "double" else int(value)
+            except ValueError:
+                raise Invalid(f"Failed to convert '{value}' to number for field '{name}'") from None
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            if kind == "int" and isinstance(number, float):
+                if not number.is_integer():
+                    raise Invalid(f"Not expecting a fractional number for field '{name}'")
+                number = int(number)
+            if kind == "double" and not math.isfinite(float(number)):
+                raise Invalid(f"Not a finite number for field '{name}'")
+            return number
+    elif kind == "bool" and isinstance(value, bool):
+        return value
+    raise Invalid(f"Not expecting a JSON {_json_kind(value)} for field '{name}'")
+
+
+def convert(message: str, value: Any, path: str = "") -> dict:
+    """Check ``value`` against ``message`` as stout would; returns a cleaned copy in which
+    unknown enum names of optional fields are dropped. Raises Invalid."""
+    if not isinstance(value, dict):
+        raise Invalid("Expecting a JSON object")
+    missing: list[str] = []
+    result = _convert(message, value, path, missing)
+    if missing:
+        raise Invalid("Missing required fields: " + ", ".join(missing))
+    return result
+
+
+def _convert(message: str, value: dict, path: str, missing: list[str]) -> dict:
+    fields = MESSAGES[message]
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        spec = fields.get(key)
+        if spec is None:
+            result[key] = item  # unknown to us: kept as is (protobuf would keep or ignore it)
+            continue
+        kind, _required, repeated = spec
+        if item is None:
+            continue
+        if repeated:
+            if not isinstance(item, list):
+                raise Invalid(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+            converted = [
+                _one(kind, key, element, f"{path}{key}[{i}].", missing)
+                for i, element in enumerate(item)
+            ]
+            result[key] = [c for c in converted if c is not _DROP]
+        else:
+            one = _one(kind, key, item, f"{path}{key}.", missing)
+            if one is not _DROP:
+                result[key] = one
+    for key, (_kind, required, _repeated) in fields.items():
+        if required and key not in result:
+            missing.append(path + key)
+    return result
+
+
+_DROP = object()
+
+
+def _one(kind: str, key: str, item: Any, path: str, missing: list[str]) -> Any:
+    if kind.startswith("enum:"):
+        if not isinstance(item, str):
+            raise Invalid(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+        return item if item in ENUMS[kind[5:]] else _DROP
+    if kind in MESSAGES:
+        if not isinstance(item, dict):
+            raise Invalid(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
+        return _convert(kind, item, path, missing)
+    return _scalar(kind, key, item)
+
+
+# Task states (mesos.proto) and the ones that end a task (protobuf_utils isTerminalState).
+TERMINAL_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
+# What a framework without PARTITION_AWARE is told instead of the newer states.
+PARTITION_STATES = frozenset(
+    {"TASK_DROPPED", "TASK_UNREACHABLE", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"}
+)
+
+
+def is_terminal(state: str) -> bool:
+    return state in TERMINAL_STATES
+
+
+def new_uuid() -> str:
+    """A status update uuid: 16 random bytes, base64 as the bytes field is written in JSON."""
+    return base64.b64encode(uuid.uuid4().bytes).decode()
+
+
+def valid_uuid(value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def task_status(
+    task_id: str,
+    state: str,
+    source: str,
+    *,
+    agent_id: str | None = None,
+    executor_id: str | None = None,
+    message: str | None = None,
+    reason: str | None = None,
+    with_uuid: bool = False,
+    **extra: Any,
+) -> dict:
+    status: dict[str, Any] = {"task_id": {"value": task_id}, "state": state, "source": source}
+    if agent_id:
+        status["agent_id"] = {"value": agent_id}
+    if executor_id:
+        status["executor_id"] = {"value": executor_id}
+    if message is not None:
+        status["message"] = message
+    if reason:
+        status["reason"] = reason
+    status["timestamp"] = time.time()
+    if with_uuid:
+        status["uuid"] = new_uuid()
+    status.update(extra)
+    return status
+
+
+def mesos_id() -> str:
+    """Mesos's IDs start with the master's UUID (`<uuid>-0000`, `<uuid>-S0`, `<uuid>-O0`)."""
+    return str(uuid.uuid4())
+
+
+def hostname_for(ip: str) -> str:
+    """The name a Mesos agent or master reports for ``ip``: its reverse lookup, as libprocess's
+    ``net::getHostname`` does when no --hostname is given (127.0.0.1 becomes "localhost")."""
+    import socket
+
+    try:
+        return socket.gethostbyaddr(ip)[0]
+    except OSError:
+        return ip
+
+
+def pid_string(name: str, ip: str, port: int) -> str:
+    return f"{name}@{ip}:{port}"
+
+
+def ip_as_uint32(ip: str) -> int:
+    """MasterInfo.ip: the address packed in network byte order, read as a little-endian int,
+    which is how Mesos fills it in on x86."""
+    import socket
+    import struct
+
+    return struct.unpack("<I", socket.inet_aton(ip))[0]
+
+
+def parse_duration(text: str) -> float:
+    """Mesos durations, as its flags take them: a number and ns|us|ms|secs|mins|hrs|days|weeks."""
+    units = {
+        "ns": 1e-9,
+        "us": 1e-6,
+        "ms": 1e-3,
+        "secs": 1.0,
+        "mins": 60.0,
+        "hrs": 3600.0,
+        "days": 86400.0,
+        "weeks": 604800.0,
+    }
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            number = text[: -len(unit)]
+            try:
+                value = float(number)
+            except ValueError:
+                break
+            if value < 0 or not math.isfinite(value):
+                break
+            return value * units[unit]
+    raise ValueError(
+        f"invalid duration '{text}': expected a number and one of ns, us, ms, secs, mins, hrs, "
+        "days, weeks (for example 1secs)"
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse, as Mesos prints durations ("5secs", "100ms")."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:g}secs"
+    return f"{seconds * 1000:g}ms"
+
+
+def random_hex(n: int = 8) -> str:
+    return os.urandom(n).hex()
