@@ -173,7 +173,8 @@ class Allocator:
         """No more offers, but its allocations (running tasks) stay accounted for."""
         framework = self._framework(framework_id)
         framework.active = False
-        # `deactivateFramework` drops the filters: a failed-over scheduler starts afresh.
+        # `deactivateFramework` drops the filters, so a scheduler that comes back (after a
+        # disconnection or failover) is not held to refusals made by its previous instance.
         framework.filters.clear()
 
     def suppress(self, framework_id: str) -> None:
@@ -304,6 +305,7 @@ class Allocator:
             # whoever is now furthest behind.
             role = self._roles[chosen.role]
             _reposition(chosen, role.frameworks, self._share(chosen.used))
+            _reposition(role, roles, self._share(role.used))
         return offers
 
     # Queries.

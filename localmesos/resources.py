@@ -124,12 +124,12 @@ class Resources:
         for name, pairs in (ranges or {}).items():
             if name in fixed:
                 raise ValueError(f"bad resource '{name}': both a scalar and ranges")
-            pairs = list(pairs)
-            for begin, end in pairs:
+            listed = list(pairs)
+            for begin, end in listed:
                 if not 0 <= begin <= end <= MAX_UINT64:
                     raise ValueError(f"bad resource '{name}': bad range {begin}-{end}")
-            if pairs:
-                merged[name] = _coalesce(pairs)
+            if listed:
+                merged[name] = _coalesce(listed)
         self._scalars = fixed
         self._ranges = merged
 
