@@ -7,6 +7,7 @@ Section numbers (§5.10 ...) point to ../shared/docs/mesos-http-api-notes.md.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shlex
@@ -104,6 +105,9 @@ class Agent(Actor):
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
         self.completed_runs: deque[Run] = deque(maxlen=150)
         self.streams: dict[tuple[str, str], UpdateStream] = {}
+        # Frameworks being shut down: their updates have nobody to go to (Mesos cleans up the
+        # framework's status update streams at this point).
+        self.removed_frameworks: set[str] = set()
         self.registered = threading.Event()
 
     @property
@@ -264,9 +268,12 @@ class Agent(Actor):
         run = self.runs.get((framework_id, task_id))
         if run is None or run.process is None or run.killed:
             return
+        # The KILL's policy wins over the task's own (launcher/executor.cpp `killTask`).
         grace = KILL_GRACE
-        if kill_policy and "grace_period" in kill_policy:
-            grace = kill_policy["grace_period"].get("nanoseconds", 0) / 1e9
+        for policy in (kill_policy, run.task.get("kill_policy")):
+            if policy and "grace_period" in policy:
+                grace = policy["grace_period"].get("nanoseconds", 0) / 1e9
+                break
         framework = self.frameworks.get(framework_id, {})
         if any(c.get("type") == "TASK_KILLING_STATE" for c in framework.get("capabilities", [])):
             self._executor_update(run, "TASK_KILLING")
@@ -285,6 +292,7 @@ class Agent(Actor):
             self._terminate(run, SHUTDOWN_GRACE)
 
     def on_shutdown_framework(self, framework_id: str) -> None:
+        self.removed_frameworks.add(framework_id)
         for key, run in list(self.runs.items()):
             if key[0] == framework_id and run.process is not None and not run.killed:
                 self._terminate(run, SHUTDOWN_GRACE)
@@ -353,6 +361,8 @@ class Agent(Actor):
         }
         if run.process is not None:
             status["container_status"]["executor_pid"] = run.process.pid
+        if run.framework_id in self.removed_frameworks:
+            return
         key = (run.framework_id, run.task_id)
         stream = self.streams.setdefault(key, UpdateStream(interval=self.status_update_retry))
         stream.updates.append(status)
@@ -418,23 +428,32 @@ class Agent(Actor):
         for prefix in sorted(attached, key=len, reverse=True):
             if cleaned == prefix or cleaned.startswith(prefix + "/"):
                 root = attached[prefix].resolve()
-                target = (root / cleaned[len(prefix) :].lstrip("/")).resolve()
-                if not target.exists():
-                    return Response(404)
+                joined = root / cleaned[len(prefix) :].lstrip("/")
+                try:
+                    target = joined.resolve()
+                    if not target.exists():
+                        return Response(404)
+                except (OSError, RuntimeError, ValueError) as error:
+                    # A symlink loop (pathlib raises RuntimeError for ELOOP), a NUL byte...
+                    reason = os.strerror(errno.ELOOP) if isinstance(error, RuntimeError) else error
+                    return Response.text(
+                        400, f"Failed to determine canonical path of '{joined}': {reason}.\n"
+                    )
                 if target != root and root not in target.parents:
                     # files.cpp: a real path outside the attached directory is refused.
-                    return Response.text(400, f"'{target}' is inaccessible.\n")
+                    # files.cpp quotes the sandbox joined with the rest of the request.
+                    return Response.text(400, f"'{joined}' is inaccessible.\n")
                 return target
         return Response(404)
 
     def files_read(self, request: Request) -> Response:
-        target = self._resolve(request.arg("path") or "")
-        if isinstance(target, Response):
-            return target
+        # files.cpp checks the path, then the numbers, then resolves the path.
+        if not request.arg("path"):
+            return Response.text(400, "Expecting 'path=value' in query.\n")
         offset = -1
         if request.arg("offset") is not None:
             try:
-                offset = int(request.arg("offset") or "")
+                offset = _off_t(request.arg("offset") or "")
             except ValueError:
                 return Response.text(
                     400,
@@ -444,7 +463,7 @@ class Agent(Actor):
         length: int | None = None
         if request.arg("length") is not None:
             try:
-                length = int(request.arg("length") or "")
+                length = _off_t(request.arg("length") or "")
             except ValueError:
                 return Response.text(
                     400,
@@ -457,11 +476,16 @@ class Agent(Actor):
                 length = None
         if offset < -1:
             return Response.text(400, f"Negative offset provided: {offset}.\n")
+        target = self._resolve(request.arg("path") or "")
+        if isinstance(target, Response):
+            return target
         if target.is_dir():
             return Response.text(400, "Cannot read a directory.\n")
         size = target.stat().st_size
         if offset == -1:
             return Response.json({"data": "", "offset": size})
+        if offset >= size:
+            return Response.json({"data": "", "offset": offset})  # no seek past the end
         if length is None:
             length = size - offset
         length = max(0, min(length, READ_CAP))
@@ -569,6 +593,14 @@ class Agent(Actor):
             "frameworks": frameworks,
             "completed_frameworks": [],
         }
+
+
+def _off_t(text: str) -> int:
+    """numify<off_t>: a number that fits 64 bits, or ValueError."""
+    number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(text)
+    return number
 
 
 def _relink(link: Path, target: str) -> None:

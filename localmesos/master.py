@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -258,19 +259,20 @@ class Master(Actor):
         if content_type != JSON:
             return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
         try:
-            value = json.loads(request.body)
+            value = json.loads(request.body, parse_constant=_no_constant, parse_float=_float)
         except json.JSONDecodeError as error:
             rest = error.doc[error.pos :].split("\n", 1)[0]
             return Response.text(
                 400,
                 f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
             )
-        except UnicodeDecodeError as error:
+        except (ValueError, RecursionError) as error:
+            # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
             return Response.text(400, f"Failed to parse body into JSON: {error}")
         try:
             return protocol.convert(message, value)
         except Invalid as error:
-            return Response.text(400, f"Failed to convert JSON into {message} protobuf: {error}")
+            return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
 
     def scheduler_endpoint(self, request: Request) -> Response | EventStream:
         principal = self._authenticate(request)
@@ -298,7 +300,7 @@ class Master(Actor):
         return self.call(self.handle_call, call, stream_id, principal)
 
     def operator_endpoint(self, request: Request) -> Response:
-        call = self._parse_body(request, "Call")  # only `type` matters here
+        call = self._parse_body(request, "master.Call")  # only `type` matters here
         if isinstance(call, Response):
             return call
         kind = call.get("type")
@@ -927,6 +929,9 @@ class Master(Actor):
     def status_update(self, agent_id: str, update: dict) -> None:
         if agent_id not in self.agents:
             return
+        # An agent spawns tasks on its own thread, so a burst of launches can hold its pong
+        # back past agent_timeout on a loaded machine; its updates show it is up all the same.
+        self.pong(agent_id)
         status = update["status"]
         framework = self.frameworks.get(update["framework_id"])
         if framework is None:
@@ -1025,10 +1030,9 @@ class Master(Actor):
         offered = Resources()
         for offer in framework.offers.values():
             offered = offered + offer.resources
-        return {
+        result = {
             "id": framework.id,
             "name": info.get("name", ""),
-            "pid": "",
             "used_resources": used.to_flat(),
             "offered_resources": offered.to_flat(),
             "capabilities": [c["type"] for c in info.get("capabilities", []) if "type" in c],
@@ -1043,7 +1047,6 @@ class Master(Actor):
             "registered_time": framework.registered_time,
             "unregistered_time": framework.unregistered_time,
             "reregistered_time": framework.reregistered_time or framework.registered_time,
-            "principal": framework.principal or "",
             "resources": (used + offered).to_flat(),
             "role": framework.role,
             "tasks": [self.task_json(t) for t in framework.tasks.values()],
@@ -1060,6 +1063,10 @@ class Master(Actor):
             ],
             "executors": [],
         }
+        # Only v0 (libprocess) frameworks have a pid; the principal appears only when set.
+        if framework.principal:
+            result["principal"] = framework.principal
+        return result
 
     def agent_json(self, agent: AgentRecord) -> dict:
         used = Resources()
@@ -1102,9 +1109,10 @@ class Master(Actor):
             "pid": protocol.pid_string("master", self.flags.ip, self.server.port),
             "hostname": self.hostname,
             "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING"],
-            "activated_slaves": len(self.agents),
-            "deactivated_slaves": 0,
-            "unreachable_slaves": len(self.unreachable_agents),
+            # stout writes these counts as doubles.
+            "activated_slaves": float(len(self.agents)),
+            "deactivated_slaves": 0.0,
+            "unreachable_slaves": float(len(self.unreachable_agents)),
             "leader": protocol.pid_string("master", self.flags.ip, self.server.port),
             "leader_info": self.master_info(),
             "log_dir": "",
@@ -1324,6 +1332,18 @@ def _flat_to_text(flat: dict) -> str:
     return ";".join(parts)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"'{name}' is not JSON")
+
+
+def _float(text: str) -> float:
+    """A JSON number that fits a double (1e999 would come back as Infinity, which is not JSON)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
 def _int_arg(request: Request, name: str, default: int) -> int:
     value = request.arg(name)
     if value is None:
@@ -1357,7 +1377,7 @@ def protocol_task_id_error(task_id: str) -> str | None:
     problem = None
     if not task_id:
         problem = "ID must not be empty"
-    elif len(task_id) > 255:
+    elif len(task_id.encode("utf-8", "surrogatepass")) > 255:  # C++ counts bytes
         problem = "ID must not be greater than 255 characters"
     elif task_id in (".", ".."):
         problem = f"'{task_id}' is disallowed"

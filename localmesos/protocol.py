@@ -139,6 +139,8 @@ MESSAGES: dict[str, dict[str, F]] = {
     "Ranges": {"range": _f("Range", False, True)},
     "Range": {"begin": _f("int", True), "end": _f("int", True)},
     "Set": {"item": _f("string", False, True)},
+    # The operator API's call (master.proto); only its type matters to us.
+    "master.Call": {"type": _f("enum:master.Call.Type")},
 }
 
 ENUMS: dict[str, set[str]] = {
@@ -176,6 +178,48 @@ ENUMS: dict[str, set[str]] = {
         "DESTROY_DISK",
     },
     "Value.Type": {"SCALAR", "RANGES", "SET", "TEXT"},
+    "master.Call.Type": {
+        "UNKNOWN",
+        "GET_HEALTH",
+        "GET_FLAGS",
+        "GET_VERSION",
+        "GET_METRICS",
+        "GET_LOGGING_LEVEL",
+        "SET_LOGGING_LEVEL",
+        "LIST_FILES",
+        "READ_FILE",
+        "GET_STATE",
+        "GET_AGENTS",
+        "GET_FRAMEWORKS",
+        "GET_EXECUTORS",
+        "GET_OPERATIONS",
+        "GET_TASKS",
+        "GET_ROLES",
+        "GET_WEIGHTS",
+        "UPDATE_WEIGHTS",
+        "GET_MASTER",
+        "SUBSCRIBE",
+        "RESERVE_RESOURCES",
+        "UNRESERVE_RESOURCES",
+        "CREATE_VOLUMES",
+        "DESTROY_VOLUMES",
+        "GROW_VOLUME",
+        "SHRINK_VOLUME",
+        "GET_MAINTENANCE_STATUS",
+        "GET_MAINTENANCE_SCHEDULE",
+        "UPDATE_MAINTENANCE_SCHEDULE",
+        "START_MAINTENANCE",
+        "STOP_MAINTENANCE",
+        "DRAIN_AGENT",
+        "DEACTIVATE_AGENT",
+        "REACTIVATE_AGENT",
+        "GET_QUOTA",
+        "UPDATE_QUOTA",
+        "SET_QUOTA",
+        "REMOVE_QUOTA",
+        "TEARDOWN",
+        "MARK_AGENT_GONE",
+    },
     "Capability": {
         "UNKNOWN",
         "REVOCABLE_RESOURCES",
@@ -230,12 +274,19 @@ def _scalar(kind: str, name: str, value: Any) -> Any:
                 if not number.is_integer():
                     raise Invalid(f"Not expecting a fractional number for field '{name}'")
                 number = int(number)
-            if kind == "double" and not math.isfinite(float(number)):
+            if kind == "double" and not _finite(number):
                 raise Invalid(f"Not a finite number for field '{name}'")
             return number
     elif kind == "bool" and isinstance(value, bool):
         return value
     raise Invalid(f"Not expecting a JSON {_json_kind(value)} for field '{name}'")
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond the range of a double
+        return False
 
 
 def convert(message: str, value: Any, path: str = "") -> dict:
@@ -386,28 +437,31 @@ def ip_as_uint32(ip: str) -> int:
     return struct.unpack("<I", socket.inet_aton(ip))[0]
 
 
+# stout's duration units, in nanoseconds, smallest first.
+DURATION_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "ms": 1_000_000,
+    "secs": 1_000_000_000,
+    "mins": 60_000_000_000,
+    "hrs": 3_600_000_000_000,
+    "days": 86_400_000_000_000,
+    "weeks": 604_800_000_000_000,
+}
+
+
 def parse_duration(text: str) -> float:
-    """Mesos durations, as its flags take them: a number and ns|us|ms|secs|mins|hrs|days|weeks."""
-    units = {
-        "ns": 1e-9,
-        "us": 1e-6,
-        "ms": 1e-3,
-        "secs": 1.0,
-        "mins": 60.0,
-        "hrs": 3600.0,
-        "days": 86400.0,
-        "weeks": 604800.0,
-    }
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit):
-            number = text[: -len(unit)]
-            try:
-                value = float(number)
-            except ValueError:
-                break
-            if value < 0 or not math.isfinite(value):
-                break
-            return value * units[unit]
+    """Mesos durations, as its flags take them (stout `Duration::parse`): digits and dots, then
+    exactly one of ns|us|ms|secs|mins|hrs|days|weeks. No sign, exponent or spaces."""
+    digits = len(text) - len(text.lstrip("0123456789."))
+    number, unit = text[:digits], text[digits:]
+    if unit in DURATION_UNITS:
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.inf
+        if math.isfinite(value):
+            return value * DURATION_UNITS[unit] / 1e9
     raise ValueError(
         f"invalid duration '{text}': expected a number and one of ns, us, ms, secs, mins, hrs, "
         "days, weeks (for example 1secs)"
@@ -415,10 +469,16 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The inverse, as Mesos prints durations ("5secs", "100ms")."""
-    if seconds >= 1 or seconds == 0:
-        return f"{seconds:g}secs"
-    return f"{seconds * 1000:g}ms"
+    """The inverse, as stout prints a Duration ("5secs", "100ms", "1500ms", "2mins"): the unit of
+    the duration's size, unless the next smaller unit gives a whole number and this one does not."""
+    nanos = round(seconds * 1e9)
+    sign, nanos = ("-", -nanos) if nanos < 0 else ("", nanos)
+    names = list(DURATION_UNITS)
+    sizes = list(DURATION_UNITS.values())
+    i = max(i for i, size in enumerate(sizes) if size <= max(nanos, 1))
+    if i > 0 and nanos % sizes[i] != 0 and nanos % sizes[i - 1] == 0:
+        i -= 1
+    return f"{sign}{nanos / sizes[i]:.15g}{names[i]}"
 
 
 def random_hex(n: int = 8) -> str:

@@ -68,7 +68,8 @@ class Response:
     def text(cls, status: int, message: str = "", **headers: str) -> Response:
         return cls(
             status,
-            message.encode(),
+            # Messages may quote what the client sent, lone surrogates included.
+            message.encode("utf-8", "backslashreplace"),
             "text/plain; charset=utf-8" if message else None,
             dict(headers),
         )
