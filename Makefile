@@ -12,7 +12,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup test test-pythons lab notebooks blog cluster-up cluster-down lock clean
+.PHONY: help setup test test-pythons bench lab notebooks blog cluster-up cluster-down lock clean
 
 help:
 	@echo "make test          set up, then run every check (ruff, pytest, nbval, listings, blog, screenshots, compose)"
@@ -22,6 +22,7 @@ help:
 	@echo "make blog          serve the blog on http://127.0.0.1:4000"
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
+	@echo "make bench         time the local cluster (startup, offers, launch, throughput, allocation)"
 	@echo "make lock          re-pin requirements.lock from pyproject.toml"
 
 setup: debian-packages $(STAMP)
@@ -47,6 +48,10 @@ test: setup
 
 test-pythons: setup
 	@$(BIN)/tutorial-checks pythons
+
+# Prints figures against floors measured in the same run; not part of `make test`.
+bench: setup
+	$(BIN)/python -m bench
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)

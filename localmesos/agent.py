@@ -450,30 +450,13 @@ class Agent(Actor):
         # files.cpp checks the path, then the numbers, then resolves the path.
         if not request.arg("path"):
             return Response.text(400, "Expecting 'path=value' in query.\n")
-        offset = -1
-        if request.arg("offset") is not None:
-            try:
-                offset = _off_t(request.arg("offset") or "")
-            except ValueError:
-                return Response.text(
-                    400,
-                    f"Failed to parse offset: Failed to convert "
-                    f"'{request.arg('offset')}' to number.\n",
-                )
-        length: int | None = None
-        if request.arg("length") is not None:
-            try:
-                length = _off_t(request.arg("length") or "")
-            except ValueError:
-                return Response.text(
-                    400,
-                    f"Failed to parse length: Failed to convert "
-                    f"'{request.arg('length')}' to number.\n",
-                )
-            if length < -1:
-                return Response.text(400, f"Negative length provided: {length}.\n")
-            if length == -1:
-                length = None
+        try:
+            offset = _number_arg(request, "offset", -1)
+            length = _number_arg(request, "length", -1)
+        except ValueError as error:
+            return Response.text(400, f"{error}.\n")
+        if length < -1:
+            return Response.text(400, f"Negative length provided: {length}.\n")
         if offset < -1:
             return Response.text(400, f"Negative offset provided: {offset}.\n")
         target = self._resolve(request.arg("path") or "")
@@ -486,7 +469,7 @@ class Agent(Actor):
             return Response.json({"data": "", "offset": size})
         if offset >= size:
             return Response.json({"data": "", "offset": offset})  # no seek past the end
-        if length is None:
+        if length == -1:
             length = size - offset
         length = max(0, min(length, READ_CAP))
         with open(target, "rb") as file:
@@ -593,6 +576,17 @@ class Agent(Actor):
             "frameworks": frameworks,
             "completed_frameworks": [],
         }
+
+
+def _number_arg(request: Request, name: str, default: int) -> int:
+    """files.cpp's `offset` and `length`: absent means ``default``; junk is an error."""
+    text = request.arg(name)
+    if text is None:
+        return default
+    try:
+        return _off_t(text)
+    except ValueError:
+        raise ValueError(f"Failed to parse {name}: Failed to convert '{text}' to number") from None
 
 
 def _off_t(text: str) -> int:

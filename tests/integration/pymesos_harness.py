@@ -30,6 +30,7 @@ import pymesos.process
 from pymesos import MesosSchedulerDriver, Scheduler
 
 from localmesos.cluster import LocalCluster
+from tests.integration import raw_http
 
 T = TypeVar("T")
 
@@ -340,15 +341,7 @@ def alive(pid: int) -> bool:
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = DEFAULT_WAIT, what: str = "") -> T:
-    """Poll ``predicate()`` until it returns something true; returns that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.02)
+    return raw_http.wait_until(predicate, timeout, what)
 
 
 def wait_state(

@@ -507,13 +507,14 @@ def valid_uuid_bytes(value: str) -> bool:
         return False
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-    """Poll ``predicate`` until it returns something true; fails after ``timeout``."""
+def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> Any:
+    """Poll ``predicate()`` until it returns something true; returns that, or fails after
+    ``timeout`` saying what it waited for."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(0.02)
