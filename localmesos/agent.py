@@ -24,7 +24,7 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.master import MESOS_VERSION, version_json
+from localmesos.master import AGENT_CAPABILITIES, MESOS_VERSION, version_json
 from localmesos.processes import Launcher
 from localmesos.protocol import task_status
 from localmesos.resources import Resources
@@ -562,7 +562,7 @@ class Agent(Actor):
             "id": self.id,
             "pid": self.pid,
             "hostname": self.hostname,
-            "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+            "capabilities": AGENT_CAPABILITIES,
             "resources": self.resources.to_flat(),
             "attributes": {},
             "master_hostname": (self.master_info or {}).get("hostname", ""),

@@ -31,6 +31,7 @@ MESOS_VERSION = "1.11.0"
 HEARTBEAT_SECONDS = 15.0
 MAX_COMPLETED_TASKS = 1000
 MAX_COMPLETED_FRAMEWORKS = 50
+AGENT_CAPABILITIES = ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"]
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 
@@ -996,11 +997,6 @@ class Master(Actor):
         framework.tasks.pop(task.id, None)
         framework.completed_tasks.append(task)
 
-    # -- fault injection and inspection ---------------------------------------------------------
-
-    def agent_ids(self) -> list[str]:
-        return list(self.agents)
-
     # -- read-only endpoints (§7) ---------------------------------------------------------------
 
     def task_json(self, task: Task) -> dict:
@@ -1068,7 +1064,8 @@ class Master(Actor):
             result["principal"] = framework.principal
         return result
 
-    def agent_json(self, agent: AgentRecord) -> dict:
+    def agent_usage(self, agent: AgentRecord) -> tuple[Resources, Resources]:
+        """What the agent's live tasks use, and what its outstanding offers hold."""
         used = Resources()
         offered = Resources()
         for framework in self.frameworks.values():
@@ -1078,6 +1075,10 @@ class Master(Actor):
         for offer in self.offers.values():
             if offer.agent_id == agent.id:
                 offered = offered + offer.resources
+        return used, offered
+
+    def agent_json(self, agent: AgentRecord) -> dict:
+        used, offered = self.agent_usage(agent)
         return {
             "id": agent.id,
             "pid": agent.pid,
@@ -1093,7 +1094,7 @@ class Master(Actor):
             "active": True,
             "deactivated": False,
             "version": MESOS_VERSION,
-            "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+            "capabilities": AGENT_CAPABILITIES,
         }
 
     def state_json(self) -> dict:
@@ -1274,7 +1275,7 @@ class Master(Actor):
     def v1_agents(self) -> dict:
         agents = []
         for agent in self.agents.values():
-            flat = self.agent_json(agent)
+            used, offered = self.agent_usage(agent)
             agents.append(
                 {
                     "agent_info": {
@@ -1289,13 +1290,9 @@ class Master(Actor):
                     "pid": agent.pid,
                     "registered_time": {"nanoseconds": int(agent.registered_time * 1e9)},
                     "total_resources": agent.total.to_json(),
-                    "allocated_resources": Resources.parse(
-                        _flat_to_text(flat["used_resources"])
-                    ).to_json(),
-                    "offered_resources": Resources.parse(
-                        _flat_to_text(flat["offered_resources"])
-                    ).to_json(),
-                    "capabilities": [{"type": c} for c in flat["capabilities"]],
+                    "allocated_resources": used.to_json(),
+                    "offered_resources": offered.to_json(),
+                    "capabilities": [{"type": c} for c in AGENT_CAPABILITIES],
                 }
             )
         return {"agents": agents, "recovered_agents": []}
@@ -1320,16 +1317,6 @@ def resources_text(resources: Resources, role: str) -> str:
             value = "[" + ", ".join(f"{r['begin']}-{r['end']}" for r in ranges) + "]"
         parts.append(f"{item['name']}(allocated: {role}):{value}")
     return "; ".join(parts)
-
-
-def _flat_to_text(flat: dict) -> str:
-    parts = []
-    for name, value in flat.items():
-        if isinstance(value, str):
-            parts.append(f"{name}:{value.replace(' ', '')}")
-        elif value:
-            parts.append(f"{name}:{value}")
-    return ";".join(parts)
 
 
 def _no_constant(name: str) -> Any:
