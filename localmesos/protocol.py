@@ -11,6 +11,8 @@ import base64
 import binascii
 import math
 import os
+import socket
+import struct
 import time
 import uuid
 from typing import Any
@@ -416,8 +418,6 @@ def mesos_id() -> str:
 def hostname_for(ip: str) -> str:
     """The name a Mesos agent or master reports for ``ip``: its reverse lookup, as libprocess's
     ``net::getHostname`` does when no --hostname is given (127.0.0.1 becomes "localhost")."""
-    import socket
-
     try:
         return socket.gethostbyaddr(ip)[0]
     except OSError:
@@ -431,9 +431,6 @@ def pid_string(name: str, ip: str, port: int) -> str:
 def ip_as_uint32(ip: str) -> int:
     """MasterInfo.ip: the address packed in network byte order, read as a little-endian int,
     which is how Mesos fills it in on x86."""
-    import socket
-    import struct
-
     return struct.unpack("<I", socket.inet_aton(ip))[0]
 
 
