@@ -12,9 +12,10 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup test test-pythons bench lab notebooks blog cluster-up cluster-down lock clean
+.PHONY: help setup demo test test-pythons bench lab notebooks blog cluster-up cluster-down lock clean
 
 help:
+	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
 	@echo "make test          set up, then run every check (ruff, pytest, nbval, listings, blog, screenshots, compose)"
 	@echo "make setup         create .venv and install what the checks need (idempotent)"
 	@echo "make lab           Jupyter on notebooks/"
@@ -42,6 +43,10 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml compat/http-parser/pypr
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
+
+# The most complete step on the embedded cluster, with the demo dataset; see tools/demo.py.
+demo: setup
+	@$(BIN)/python -m tools.demo
 
 test: setup
 	@$(BIN)/tutorial-checks

@@ -1,0 +1,1 @@
+"""The example job that every step of the tutorial distributes (see jobs/bikeshare.py)."""
