@@ -257,10 +257,11 @@ class JobScheduler(Scheduler):
     def retry_or_fail(self, driver, task_id: str, launch: Launch, why: str) -> None:
         if launch.chunk in self.results:
             return  # an earlier attempt already produced this chunk
-        if self.attempts[launch.chunk] >= self.settings.max_attempts:
+        attempts = self.attempts[launch.chunk]
+        if attempts >= self.settings.max_attempts:
             stderr = self.stderr_tail(task_id, launch)
             self.failure = (
-                f"chunk {launch.chunk} failed {self.attempts[launch.chunk]} times; "
+                f"chunk {launch.chunk} failed {attempts} time{'s' if attempts > 1 else ''}; "
                 f"the last attempt, {task_id} on agent {launch.agent_id}, ended with {why}"
                 + (f"\nits stderr ends with:\n{stderr}" if stderr else "")
             )

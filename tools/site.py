@@ -185,11 +185,11 @@ def blank_reason(png: Path) -> str | None:
 
 
 def screenshots(site: Path, source: Path = ROOT, out: Path | None = None) -> list[Path]:
-    """The home page and the first post in each language, light and dark."""
+    """The home page and every post, light and dark."""
     out = out or ROOT / "build" / "screenshots"
     pages = {"home": "/"}
     for post in posts(source):
-        pages.setdefault(f"post-{post.lang}", post.permalink)
+        pages[f"{post.lang}-{post.permalink.strip('/').split('/')[-1]}"] = post.permalink
     shots = []
     with serve(site) as base:
         for name, path in pages.items():

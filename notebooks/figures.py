@@ -1,0 +1,354 @@
+"""Tables, samplers and figures for the step 1 notebook, kept here so its cells stay short.
+
+Figures are drawn on `matplotlib.figure.Figure` objects, not through pyplot, so that they do not
+depend on the backend that is active in the kernel (`jobs.bikeshare.chart` switches it to Agg).
+`image()` turns one into a PNG that the notebook displays.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.display import Image
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+# One colour per agent, and one per framework in the sharing figure (colour-blind safe).
+AGENT_COLOURS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00"]
+FRAMEWORK_COLOURS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7"]
+TERMINAL_STATES = {
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_LOST",
+    "TASK_ERROR",
+    "TASK_DROPPED",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+}
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+class Table:
+    """A small table that Jupyter shows as HTML; its plain-text form is aligned columns."""
+
+    def __init__(self, rows: Sequence[dict[str, object]]) -> None:
+        self.rows = list(rows)
+        self.columns = list(self.rows[0]) if self.rows else []
+
+    def _cells(self) -> list[list[str]]:
+        return [[_text(row[column]) for column in self.columns] for row in self.rows]
+
+    def __repr__(self) -> str:
+        cells = self._cells()
+        widths = [
+            max(len(column), *(len(row[i]) for row in cells))
+            for i, column in enumerate(self.columns)
+        ]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self._cells()
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def agent_names(agent_ids: Iterable[str]) -> dict[str, str]:
+    """Short names for the agents, in the order that they registered: agente 1, agente 2..."""
+    return {agent_id: f"agente {number}" for number, agent_id in enumerate(agent_ids, 1)}
+
+
+def agents_table(state: dict, names: dict[str, str]) -> Table:
+    """The agents that the master knows, with their resources (GET /master/state)."""
+    rows = []
+    for agent in sorted(state["slaves"], key=lambda a: names[a["id"]]):
+        total, used = agent["resources"], agent["used_resources"]
+        rows.append(
+            {
+                "agente": names[agent["id"]],
+                "id": agent["id"],
+                "cpus": total["cpus"],
+                "mem (MB)": total["mem"],
+                "disco (MB)": total["disk"],
+                "puertos": total["ports"],
+                "cpus en uso": used["cpus"],
+            }
+        )
+    return Table(rows)
+
+
+def offers_table(offers: Sequence[dict], names: dict[str, str]) -> Table:
+    """Each offer that a JobScheduler received (its timeline), and what it did with it."""
+    rows = []
+    for offer in offers:
+        tasks = offer["tasks"]
+        action = f"lanzó {tasks} tarea{'s' if tasks > 1 else ''}" if tasks else "la rechazó"
+        rows.append(
+            {
+                "llegó a los": f"{offer['time']:.2f} s",
+                "agente": names.get(offer["agent"], offer["agent"]),
+                "cpus": offer["cpus"],
+                "mem (MB)": offer["mem"],
+                "qué hizo el planificador": action,
+            }
+        )
+    return Table(rows)
+
+
+# -- where the tasks ran --------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One task's stay on an agent: from TASK_RUNNING to its terminal state."""
+
+    task: str
+    chunk: int | None
+    agent: str
+    start: float
+    end: float
+    state: str
+
+
+def task_runs(updates: Sequence[dict]) -> list[Run]:
+    """The tasks of a JobScheduler's timeline, with the times they started and ended."""
+    started: dict[str, dict] = {}
+    runs = []
+    for update in updates:
+        if update["state"] == "TASK_RUNNING":
+            started.setdefault(update["task"], update)
+        elif update["state"] in TERMINAL_STATES and update["task"] in started:
+            first = started.pop(update["task"])
+            runs.append(
+                Run(
+                    update["task"],
+                    first["chunk"],
+                    first["agent"],
+                    first["time"],
+                    update["time"],
+                    update["state"],
+                )
+            )
+    return sorted(runs, key=lambda run: run.start)
+
+
+def lanes(runs: Sequence[Run]) -> dict[str, list[list[Run]]]:
+    """Place each agent's tasks on lanes that never overlap: one lane per task slot in use."""
+    by_agent: dict[str, list[list[Run]]] = {}
+    for run in sorted(runs, key=lambda run: run.start):
+        agent_lanes = by_agent.setdefault(run.agent, [])
+        for lane in agent_lanes:
+            if lane[-1].end <= run.start:
+                lane.append(run)
+                break
+        else:
+            agent_lanes.append([run])
+    return by_agent
+
+
+def placement_figure(
+    updates: Sequence[dict], offers: Sequence[dict], names: dict[str, str]
+) -> Figure:
+    """A Gantt chart of the job: one row per task slot of each agent, a bar per task from
+    TASK_RUNNING to TASK_FINISHED with its week inside, and the allocation rounds behind."""
+    by_agent = lanes(task_runs(updates))
+    agents = sorted(by_agent, key=lambda agent: names.get(agent, agent))
+    rows = sum(len(by_agent[agent]) for agent in agents)
+    figure = Figure(figsize=(10, 1.2 + 0.42 * rows), layout="constrained")
+    axes = figure.subplots()
+    labels, handles = [], []
+    row = 0
+    for index, agent in enumerate(agents):
+        colour = AGENT_COLOURS[index % len(AGENT_COLOURS)]
+        for number, lane in enumerate(by_agent[agent], 1):
+            for run in lane:
+                axes.barh(
+                    row,
+                    run.end - run.start,
+                    left=run.start,
+                    height=0.72,
+                    color=colour,
+                    edgecolor="white",
+                    linewidth=0.8,
+                )
+                if run.chunk is not None:
+                    axes.text(
+                        (run.start + run.end) / 2,
+                        row,
+                        str(run.chunk + 1),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white",
+                    )
+            labels.append(f"{names.get(agent, agent)} · hueco {number}")
+            row += 1
+        handles.append(Patch(color=colour, label=names.get(agent, agent)))
+    rounds = sorted({round(offer["time"], 1) for offer in offers})
+    for when in rounds:
+        axes.axvline(when, color="#888888", linestyle=":", linewidth=1, zorder=0)
+    handles.append(
+        axes.plot([], [], color="#888888", linestyle=":", label="llegan ofertas")[0]  # legend only
+    )
+    axes.set_yticks(range(rows), labels)
+    axes.invert_yaxis()
+    ends = [run.end for agent_lanes in by_agent.values() for lane in agent_lanes for run in lane]
+    axes.set_xlim(0, max(ends, default=1))
+    axes.set_xlabel("segundos desde que arrancó el planificador")
+    axes.set_title(
+        "¿Dónde y cuándo corrió cada tarea? (el número es la semana que cuenta)",
+        loc="left",
+        fontsize=11,
+    )
+    axes.spines[["top", "right", "left"]].set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    axes.grid(axis="x", alpha=0.25)
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return figure
+
+
+# -- sharing the cluster --------------------------------------------------------------------
+
+
+@dataclass
+class ShareSampler:
+    """Polls GET /master/state on a background thread and records, for every framework, the
+    cpus that it holds: those of its running tasks plus those of the offers it has not
+    answered yet, which is what the allocator counts for DRF.
+
+        with ShareSampler(cluster) as sampler:
+            ...
+        sampler.samples  # [(seconds, {framework ID: cpus}), ...]
+    """
+
+    cluster: Any  # a localmesos LocalCluster, or anything with state()
+    interval: float = 0.1  # seconds between samples
+    samples: list[tuple[float, dict[str, float]]] = field(init=False, default_factory=list)
+    order: list[str] = field(init=False, default_factory=list)  # framework IDs, by arrival
+    total_cpus: float = field(init=False, default=0.0)
+    _stop: threading.Event = field(init=False, repr=False, default_factory=threading.Event)
+    _thread: threading.Thread | None = field(init=False, repr=False, default=None)
+    _start: float = field(init=False, repr=False, default=0.0)
+
+    def __enter__(self) -> ShareSampler:
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="share-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.interval):
+                self.sample()  # one last look, once everything is over
+                return
+
+    def sample(self) -> None:
+        state = self.cluster.state()
+        self.total_cpus = sum(agent["resources"]["cpus"] for agent in state["slaves"])
+        held = {}
+        for framework in state["frameworks"] + state["completed_frameworks"]:
+            if framework["id"] not in self.order:
+                self.order.append(framework["id"])
+            used, offered = framework["used_resources"], framework["offered_resources"]
+            held[framework["id"]] = used["cpus"] + offered["cpus"]
+        self.samples.append((self.elapsed(), held))
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """Each value replaced by the mean of the `window` values centred on it (fewer at the ends),
+    so that a change shows where it happened, not later."""
+    before, after = (window - 1) // 2, window // 2
+    result = []
+    for index in range(len(values)):
+        around = values[max(0, index - before) : index + after + 1]
+        result.append(sum(around) / len(around))
+    return result
+
+
+def shares_figure(
+    sampler: ShareSampler,
+    labels: Sequence[str],
+    events: Sequence[tuple[float, str]] = (),
+    window: float = 0.5,
+) -> Figure:
+    """Each framework's share of the cluster's cpus over time, stacked, each point the mean of
+    the samples of the `window` seconds around it; what is left above them is free."""
+    times = [when for when, _ in sampler.samples]
+    total = sampler.total_cpus or 1.0
+    points = max(1, round(window / sampler.interval))
+    series = [
+        smooth([100 * held.get(framework_id, 0.0) / total for _, held in sampler.samples], points)
+        for framework_id in sampler.order
+    ]
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = figure.subplots()
+    colours = [FRAMEWORK_COLOURS[i % len(FRAMEWORK_COLOURS)] for i in range(len(series))]
+    axes.stackplot(times, *series, labels=labels, colors=colours, alpha=0.9, linewidth=0)
+    axes.axhline(50, color="#555555", linestyle=":", linewidth=1, label="mitad del clúster")
+    gap = 0.08 * (times[-1] if times else 1)  # closer events than this: labels one above another
+    last, line = None, 0
+    for when, text in sorted(events):
+        axes.axvline(when, color="#333333", linestyle="--", linewidth=1)
+        line = line + 1 if last is not None and when - last < gap else 0
+        last = when
+        axes.annotate(
+            text,
+            (when, 100),
+            xytext=(4, 3 + 12 * line),
+            textcoords="offset points",
+            fontsize=9,
+            va="bottom",
+            annotation_clip=False,
+        )
+    axes.set_xlim(0, times[-1] if times else 1)
+    axes.set_ylim(0, 100)
+    axes.set_ylabel("% de las cpus del clúster")
+    axes.set_xlabel("segundos desde que empieza el primero")
+    seconds = f"{window:g}".replace(".", ",")
+    axes.set_title(
+        f"Cpus que tiene cada planificador, en tareas u ofertas (media de {seconds} s)",
+        loc="left",
+        fontsize=11,
+        pad=30,
+    )
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return figure
+
+
+# -- display --------------------------------------------------------------------------------
+
+
+def image(figure: Figure, dpi: int = 100) -> Image:
+    """The figure as a PNG for the notebook."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return Image(data=buffer.getvalue(), format="png")
