@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     everything.add_argument("--chart", metavar="PNG", help="also draw the chart into this file")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
+    # ANCHOR: chunk-command
     if args.command == "chunk":
         if args.fail:
             print(f"chunk {args.week}: failing on purpose (--fail)", file=sys.stderr)
@@ -253,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))
         print(json.dumps(counts, separators=(",", ":")))
         return 0
+    # ANCHOR_END: chunk-command
     result = run_sequential(size)
     print(summary(result))
     if args.chart:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pymesos import MesosSchedulerDriver
 from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 import jobs
 from jobs import bikeshare
@@ -207,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         # pymesos logs each failed connection with a traceback; run() says it in one line.
         logging.getLogger("pymesos").setLevel(logging.CRITICAL)
+    # Imported here: it loads tqdm.auto, which warns when imported into Jupyter.
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     started = time.monotonic()
     try:
         with logging_redirect_tqdm():

@@ -37,6 +37,7 @@ def _get_json(url: str) -> object:
         raise SandboxError(f"GET {url} failed: {error}") from error
 
 
+# ANCHOR: directory
 def executor_directory(agent: str, framework_id: str, executor_id: str) -> str:
     """The sandbox directory of one executor, as the agent's `/state` reports it."""
     state = _get_json(f"{agent}/state")
@@ -52,6 +53,10 @@ def executor_directory(agent: str, framework_id: str, executor_id: str) -> str:
     raise SandboxError(f"agent {agent} has no executor {executor_id} of framework {framework_id}")
 
 
+# ANCHOR_END: directory
+
+
+# ANCHOR: read
 def read_file(agent: str, path: str, offset: int = 0) -> str:
     """The contents of `path` on the agent, from `offset` to the end.
 
@@ -65,6 +70,9 @@ def read_file(agent: str, path: str, offset: int = 0) -> str:
             return "".join(parts)
         parts.append(page["data"])
         offset += len(page["data"].encode())
+
+
+# ANCHOR_END: read
 
 
 def read_task_output(agent: str, framework_id: str, task_id: str, name: str = "stdout") -> str:
