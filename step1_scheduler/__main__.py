@@ -60,7 +60,10 @@ def run(
     scheduler = JobScheduler(settings, on_progress=lambda done, total: bar.update(1))
     driver = MesosSchedulerDriver(scheduler, framework_info(), master, use_addict=True)
     started = time.monotonic()
-    driver.start()  # pymesos talks to the master on its own thread from here on
+    try:
+        driver.start()  # pymesos talks to the master on its own thread from here on
+    except Exception as error:  # for a zk:// master, kazoo gives up on ZooKeeper here
+        raise JobError(f"could not find the Mesos master through {master}: {error!r}") from error
     try:
         # pymesos retries an unreachable master forever; we give up after a while.
         remaining = connect_timeout - (time.monotonic() - started)
@@ -204,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        # pymesos logs each failed connection with a traceback; run() says it in one line.
+        # pymesos and kazoo log each failed connection, pymesos with a traceback; run() says
+        # what went wrong in one line. pymesos has a handler of its own, and it resets
+        # kazoo's levels when it starts, so kazoo is cut off from our handler instead.
         logging.getLogger("pymesos").setLevel(logging.CRITICAL)
+        logging.getLogger("kazoo").addHandler(logging.NullHandler())
+        logging.getLogger("kazoo").propagate = False
     # Imported here: it loads tqdm.auto, which warns when imported into Jupyter.
     from tqdm.contrib.logging import logging_redirect_tqdm
 

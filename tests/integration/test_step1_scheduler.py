@@ -276,6 +276,18 @@ def test_cli_against_a_closed_port_prints_one_line_and_exits_1() -> None:
     assert line.startswith(f"error: could not register with a Mesos master at {master} ")
 
 
+def test_cli_with_an_unreachable_zookeeper_prints_one_line_and_exits_1() -> None:
+    # kazoo gives up inside driver.start() after its own timeout (about 15 s), whatever
+    # --connect-timeout says; what matters is one clear line, not kazoo's retries.
+    master = f"zk://127.0.0.1:{closed_port()}/mesos"
+    done = cli("--master", master, "--size", "small", "--quiet", "--connect-timeout", "1")
+
+    assert done.returncode == 1
+    assert done.stdout == ""
+    line = only(done.stderr.splitlines())
+    assert line.startswith(f"error: could not find the Mesos master through {master}: ")
+
+
 # -- 6. Two frameworks on one cluster -----------------------------------------------------------
 
 
