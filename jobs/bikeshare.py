@@ -17,6 +17,7 @@ split into chunks, one per week of the year, that do not depend on each other:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -64,16 +65,8 @@ def _hour_weights(weekend: bool) -> list[float]:
     return weights
 
 
-def _cumulative(weights: list[float]) -> list[float]:
-    total, cumulative = 0.0, []
-    for weight in weights:
-        total += weight
-        cumulative.append(total)
-    return cumulative
-
-
-_WEEKDAY_HOURS = _cumulative(_hour_weights(weekend=False))
-_WEEKEND_HOURS = _cumulative(_hour_weights(weekend=True))
+_WEEKDAY_HOURS = list(itertools.accumulate(_hour_weights(weekend=False)))
+_WEEKEND_HOURS = list(itertools.accumulate(_hour_weights(weekend=True)))
 
 
 def count_chunk(week: int, size: Size) -> dict:
