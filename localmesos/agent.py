@@ -1,6 +1,7 @@
 """An agent: runs command tasks as local processes the way Mesos's command executor does,
-keeps their sandboxes in the Mesos layout, retries status updates until they are acknowledged,
-and serves the sandbox files over HTTP.
+runs frameworks' own executors behind the v1 executor API (`POST /api/v1/executor`), keeps
+sandboxes in the Mesos layout, retries status updates until they are acknowledged, and serves
+the sandbox files over HTTP.
 
 Section numbers (§5.10 ...) point to ../shared/docs/mesos-http-api-notes.md.
 """
@@ -24,11 +25,11 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.master import AGENT_CAPABILITIES, MESOS_VERSION, version_json
+from localmesos.master import AGENT_CAPABILITIES, MESOS_VERSION, parse_call, version_json
 from localmesos.processes import Launcher
-from localmesos.protocol import task_status
+from localmesos.protocol import is_terminal, task_status
 from localmesos.resources import Resources
-from localmesos.web import Request, Response, Server
+from localmesos.web import EventStream, Request, Response, Server
 
 log = logging.getLogger("localmesos.agent")
 
@@ -39,6 +40,8 @@ STATUS_UPDATE_RETRY_MAX = 600.0
 KILL_GRACE = 3.0
 # slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD.
 SHUTDOWN_GRACE = 5.0
+# slave/constants.hpp EXECUTOR_REGISTRATION_TIMEOUT (flag --executor_registration_timeout).
+EXECUTOR_REGISTRATION_TIMEOUT = 60.0
 # files.cpp caps one read at 16 pages.
 READ_CAP = 16 * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 65536
 
@@ -68,6 +71,42 @@ class Run:
 
 
 @dataclass
+class Executor:
+    """A framework's own executor: one process, any number of tasks, and the event stream it
+    opened with SUBSCRIBE (§5.4). The states are those of Mesos's `Executor::State`."""
+
+    framework_id: str
+    info: dict  # the ExecutorInfo, framework_id filled in by the master
+    container_id: str
+    directory: Path
+    resources: Resources
+    process: subprocess.Popen | None = None
+    state: str = "REGISTERING"  # then RUNNING, TERMINATING, TERMINATED
+    stream: EventStream | None = None
+    tasks: dict[str, dict] = field(default_factory=dict)  # live tasks, by task ID
+    task_states: dict[str, str] = field(default_factory=dict)
+    queued: list[str] = field(default_factory=list)  # not yet handed to the executor
+    completed_tasks: deque[dict] = field(default_factory=lambda: deque(maxlen=200))
+    registration_timer: Timer | None = None
+    shutdown_timer: Timer | None = None
+    # Why the agent ended the executor, when it did: the reason its tasks are reported with.
+    termination: tuple[str, str] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.info["executor_id"]["value"]
+
+    @property
+    def command(self) -> dict:
+        return self.info.get("command", {})
+
+    @property
+    def grace(self) -> float:
+        period = self.info.get("shutdown_grace_period")
+        return period.get("nanoseconds", 0) / 1e9 if period else SHUTDOWN_GRACE
+
+
+@dataclass
 class UpdateStream:
     """The updates of one task not yet acknowledged; only the oldest is in flight (§3.9)."""
 
@@ -87,6 +126,7 @@ class Agent(Actor):
         launcher: Launcher,
         port: int = 0,
         status_update_retry: float = STATUS_UPDATE_RETRY,
+        executor_registration_timeout: float = EXECUTOR_REGISTRATION_TIMEOUT,
         name: str = "agent",
     ) -> None:
         super().__init__(name)
@@ -96,6 +136,7 @@ class Agent(Actor):
         self.work_dir = work_dir
         self.launcher = launcher
         self.status_update_retry = status_update_retry
+        self.executor_registration_timeout = executor_registration_timeout
         self.id: str | None = None
         self.master_info: dict | None = None
         self.hostname = protocol.hostname_for(ip)
@@ -104,6 +145,8 @@ class Agent(Actor):
         self.frameworks: dict[str, dict] = {}  # framework ID -> FrameworkInfo
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
         self.completed_runs: deque[Run] = deque(maxlen=150)
+        self.executors: dict[tuple[str, str], Executor] = {}  # (framework ID, executor ID)
+        self.completed_executors: deque[Executor] = deque(maxlen=150)
         self.streams: dict[tuple[str, str], UpdateStream] = {}
         # Frameworks being shut down: their updates have nobody to go to (Mesos cleans up the
         # framework's status update streams at this point).
@@ -136,9 +179,11 @@ class Agent(Actor):
         """Die at once, as a machine does: no goodbye to the master, every process killed."""
         self.stop_actor(wait=False)
         self.server.stop()
-        for run in list(self.runs.values()):
-            if run.process is not None:
-                self.launcher.kill_group(run.process.pid)
+        for process in [r.process for r in self.runs.values()] + [
+            e.process for e in self.executors.values()
+        ]:
+            if process is not None:
+                self.launcher.kill_group(process.pid)
 
     def stop(self) -> None:
         self.crash()
@@ -157,26 +202,34 @@ class Agent(Actor):
     def on_ping(self) -> None:
         self.master.send("pong", self.id)
 
-    def on_run_task(self, payload: dict) -> None:
-        framework_info = payload["framework_info"]
-        task = payload["task"]
-        framework_id = framework_info["id"]["value"]
-        self.frameworks[framework_id] = framework_info
-        task_id = task["task_id"]["value"]
+    def _sandbox(self, framework_id: str, executor_id: str) -> tuple[str, Path]:
+        """A new container ID and its sandbox, in the Mesos layout (§5.11)."""
         container_id = str(uuid.uuid4())
-        executors = (
+        runs = (
             self.work_dir
             / "slaves"
             / str(self.id)
             / "frameworks"
             / framework_id
             / "executors"
-            / task_id
+            / executor_id
             / "runs"
         )
-        directory = executors / container_id
+        directory = runs / container_id
         directory.mkdir(parents=True)
-        _relink(executors / "latest", container_id)
+        _relink(runs / "latest", container_id)
+        return container_id, directory
+
+    def on_run_task(self, payload: dict) -> None:
+        framework_info = payload["framework_info"]
+        task = payload["task"]
+        framework_id = framework_info["id"]["value"]
+        self.frameworks[framework_id] = framework_info
+        if "executor" in task:
+            self._run_on_executor(framework_id, task)
+            return
+        task_id = task["task_id"]["value"]
+        container_id, directory = self._sandbox(framework_id, task_id)
         run = Run(
             framework_id,
             task,
@@ -188,9 +241,13 @@ class Agent(Actor):
         # The command executor reports STARTING before it spawns the command (MESOS-7941).
         self._executor_update(run, "TASK_STARTING")
         try:
-            argv, executable = self._command(run)
+            argv, executable = _argv(run.command)
             run.process = self.launcher.spawn(
-                argv, executable=executable, cwd=directory, env=self._environment(run)
+                argv,
+                executable=executable,
+                cwd=directory,
+                env=self._environment(framework_id, task_id, directory, run.command)
+                | {"MESOS_TASK_ID": task_id},
             )
         except OSError as error:
             self._executor_update(
@@ -203,33 +260,37 @@ class Agent(Actor):
             target=self._wait, args=(run,), daemon=True, name=f"wait-{task_id}"
         ).start()
 
-    def _command(self, run: Run) -> tuple[list[str], str | None]:
-        command = run.command
-        value = command.get("value", "")
-        if command.get("shell", True):
-            return ["/bin/sh", "-c", value], None
-        # Without a shell, `arguments` is the whole argv, argv[0] included (§5.9).
-        return list(command.get("arguments") or [value]), value
-
-    def _environment(self, run: Run) -> dict[str, str]:
+    def _environment(
+        self,
+        framework_id: str,
+        executor_id: str,
+        directory: Path,
+        command: dict,
+        grace: float = SHUTDOWN_GRACE,
+    ) -> dict[str, str]:
+        """slave.cpp `executorEnvironment` (§5.1): what an executor needs to find its agent."""
         env = dict(os.environ)
+        checkpoint = bool(self.frameworks.get(framework_id, {}).get("checkpoint"))
         env.update(
             {
-                "MESOS_FRAMEWORK_ID": run.framework_id,
-                "MESOS_EXECUTOR_ID": run.task_id,
-                "MESOS_DIRECTORY": str(run.directory),
-                "MESOS_SANDBOX": str(run.directory),
+                "MESOS_FRAMEWORK_ID": framework_id,
+                "MESOS_EXECUTOR_ID": executor_id,
+                "MESOS_DIRECTORY": str(directory),
+                "MESOS_SANDBOX": str(directory),
                 "MESOS_AGENT_ENDPOINT": f"{self.ip}:{self.port}",
                 "MESOS_SLAVE_ID": str(self.id),
                 "MESOS_SLAVE_PID": self.pid,
-                "MESOS_CHECKPOINT": "0",
+                "MESOS_CHECKPOINT": "1" if checkpoint else "0",
                 "MESOS_HTTP_COMMAND_EXECUTOR": "0",
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": protocol.format_duration(SHUTDOWN_GRACE),
-                "MESOS_TASK_ID": run.task_id,
+                # pymesos refuses "5s" and "5": Mesos writes durations as "5secs" (§5.2).
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": protocol.format_duration(grace),
                 "LIBPROCESS_PORT": "0",
             }
         )
-        for variable in run.command.get("environment", {}).get("variables", []):
+        if checkpoint:
+            env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
+            env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
+        for variable in command.get("environment", {}).get("variables", []):
             env[variable["name"]] = variable.get("value", "")
         return env
 
@@ -265,6 +326,10 @@ class Agent(Actor):
         self.master.send("executor_exited", self.id, run.framework_id, run.task_id, 0)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
+        executor = self._executor_of_task(framework_id, task_id)
+        if executor is not None:
+            self._kill_on_executor(executor, task_id, kill_policy)
+            return
         run = self.runs.get((framework_id, task_id))
         if run is None or run.process is None or run.killed:
             return
@@ -285,7 +350,29 @@ class Agent(Actor):
         self.launcher.kill_group(run.process.pid, signal.SIGTERM)
         run.kill_timer = self.after(grace, self.launcher.kill_group, run.process.pid)
 
+    def _kill_on_executor(self, executor: Executor, task_id: str, policy: dict | None) -> None:
+        if task_id in executor.queued:
+            # slave.cpp `killTask`: the executor never saw it, so the agent answers.
+            self._executor_agent_update(
+                executor,
+                task_id,
+                "TASK_KILLED",
+                reason="REASON_TASK_KILLED_DURING_LAUNCH",
+                message="Killed before delivery to the executor",
+            )
+            if not executor.tasks and executor.state == "REGISTERING":
+                self._shutdown(executor)  # it has nothing left to run
+        elif executor.stream is not None and executor.state == "RUNNING":
+            kill: dict[str, Any] = {"task_id": {"value": task_id}}
+            if policy:
+                kill["kill_policy"] = policy
+            executor.stream.send({"type": "KILL", "kill": kill})
+
     def on_shutdown_executor(self, framework_id: str, executor_id: str) -> None:
+        executor = self.executors.get((framework_id, executor_id))
+        if executor is not None:
+            self._shutdown(executor)
+            return
         # The command executor answers SHUTDOWN by killing its task (§2.8).
         run = self.runs.get((framework_id, executor_id))
         if run is not None and run.process is not None and not run.killed:
@@ -296,15 +383,21 @@ class Agent(Actor):
         for key, run in list(self.runs.items()):
             if key[0] == framework_id and run.process is not None and not run.killed:
                 self._terminate(run, SHUTDOWN_GRACE)
+        for key, executor in list(self.executors.items()):
+            if key[0] == framework_id:
+                self._shutdown(executor)
         for key in [k for k in self.streams if k[0] == framework_id]:
             stream = self.streams.pop(key)
             if stream.timer:
                 stream.timer.cancel()
 
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
-        log.debug(
-            "dropping a message for command executor %s: it cannot receive messages", executor_id
-        )
+        executor = self.executors.get((framework_id, executor_id))
+        if executor is None or executor.state != "RUNNING" or executor.stream is None:
+            # Best effort, as in Mesos: nobody to give it to, so it is dropped (§5.8).
+            log.info("dropping a message for executor %s: it is not running", executor_id)
+            return
+        executor.stream.send({"type": "MESSAGE", "message": {"data": data}})
 
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
         key = (framework_id, task_id)
@@ -320,9 +413,256 @@ class Agent(Actor):
         else:
             del self.streams[key]
 
+    # -- custom executors (§5) -------------------------------------------------------------------
+
+    def _run_on_executor(self, framework_id: str, task: dict) -> None:
+        """Hand the task to its executor: start the executor if it is not running here yet,
+        queue the task until the executor subscribes, or send it at once (§5.5, §5.9)."""
+        info = task["executor"]
+        task_id = task["task_id"]["value"]
+        executor = self.executors.get((framework_id, info["executor_id"]["value"]))
+        if executor is None:
+            executor = self._launch_executor(framework_id, info)
+        if executor.state in ("TERMINATING", "TERMINATED"):
+            # slave.cpp `run`: a task for an executor on its way out never reaches it.
+            self._executor_agent_update(
+                executor,
+                task_id,
+                "TASK_DROPPED",
+                reason="REASON_EXECUTOR_TERMINATED",
+                message="Executor terminating",
+            )
+            return
+        executor.tasks[task_id] = task
+        executor.task_states[task_id] = "TASK_STAGING"
+        if executor.state == "RUNNING" and executor.stream is not None:
+            executor.stream.send({"type": "LAUNCH", "launch": {"task": task}})
+        else:
+            executor.queued.append(task_id)
+
+    def _launch_executor(self, framework_id: str, info: dict) -> Executor:
+        container_id, directory = self._sandbox(framework_id, info["executor_id"]["value"])
+        executor = Executor(
+            framework_id,
+            info,
+            container_id,
+            directory,
+            Resources.from_json(info.get("resources", [])),
+        )
+        self.executors[(framework_id, executor.id)] = executor
+        try:
+            argv, executable = _argv(executor.command)
+            env = self._environment(
+                framework_id, executor.id, directory, executor.command, executor.grace
+            )
+            executor.process = self.launcher.spawn(
+                argv, executable=executable, cwd=directory, env=env
+            )
+        except OSError as error:
+            # The container never started: its tasks fail once they are queued on it.
+            executor.termination = (
+                "REASON_CONTAINER_LAUNCH_FAILED",
+                f"Failed to launch container: {error}",
+            )
+            self.dispatch(self._executor_exited, executor, -1)
+            return executor
+        executor.registration_timer = self.after(
+            self.executor_registration_timeout, self._registration_timeout, executor
+        )
+        threading.Thread(
+            target=self._wait_executor,
+            args=(executor, executor.process),
+            daemon=True,
+            name=f"wait-{executor.id}",
+        ).start()
+        log.info("launched executor %s of framework %s", executor.id, framework_id)
+        return executor
+
+    def _wait_executor(self, executor: Executor, process: subprocess.Popen) -> None:
+        status = self.launcher.reap(process)
+        self.dispatch(self._executor_exited, executor, status)
+
+    def _registration_timeout(self, executor: Executor) -> None:
+        if executor.state != "REGISTERING":
+            return
+        waited = protocol.format_duration(self.executor_registration_timeout)
+        log.info("executor %s did not subscribe within %s", executor.id, waited)
+        executor.termination = (
+            "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+            f"Executor did not register within {waited}",
+        )
+        self._destroy(executor)
+
+    def _destroy(self, executor: Executor) -> None:
+        """Kill the executor's whole process group; its waiter reports the exit."""
+        if executor.process is not None and executor.state != "TERMINATED":
+            self.launcher.kill_group(executor.process.pid)
+
+    def _shutdown(self, executor: Executor) -> None:
+        """SHUTDOWN, then the kill once the grace period is over (slave.cpp
+        `_shutdownExecutor` and `shutdownExecutorTimeout`)."""
+        if executor.state in ("TERMINATING", "TERMINATED"):
+            return
+        executor.state = "TERMINATING"
+        if executor.stream is not None:
+            executor.stream.send({"type": "SHUTDOWN"})
+        executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
+
+    def _executor_exited(self, executor: Executor, status: int) -> None:
+        """slave.cpp `executorTerminated`: the tasks it still had fail, and the master hears
+        of the exit with the raw wait status (the scheduler gets FAILURE, §2.20)."""
+        if executor.state == "TERMINATED":
+            return
+        executor.state = "TERMINATED"
+        for timer in (executor.registration_timer, executor.shutdown_timer):
+            if timer is not None:
+                timer.cancel()
+        if executor.stream is not None:
+            executor.stream.close()
+            executor.stream = None
+        reason, message = executor.termination or (
+            "REASON_EXECUTOR_TERMINATED",
+            "Executor terminated",
+        )
+        for task_id in list(executor.tasks):
+            self._executor_agent_update(
+                executor, task_id, "TASK_FAILED", reason=reason, message=message
+            )
+        self.executors.pop((executor.framework_id, executor.id), None)
+        self.completed_executors.append(executor)
+        log.info(
+            "executor %s of framework %s exited: %s",
+            executor.id,
+            executor.framework_id,
+            _wait_status(status) if status >= 0 else "never started",
+        )
+        self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
+
+    def _executor_of_task(self, framework_id: str, task_id: str) -> Executor | None:
+        for (owner, _), executor in self.executors.items():
+            if owner == framework_id and task_id in executor.tasks:
+                return executor
+        return None
+
+    # -- POST /api/v1/executor ------------------------------------------------------------------
+
+    def executor_endpoint(self, request: Request) -> Response | EventStream:
+        call = parse_call(request, "executor.Call")
+        if isinstance(call, Response):
+            return call
+        error = validate_executor_call(call)
+        if error is not None:
+            return Response.text(400, f"Failed to validate Executor::Call: {error}")
+        return self.call(self.executor_call, call)
+
+    def executor_call(self, call: dict) -> Response | EventStream:
+        """slave/http.cpp `Http::executor`, on the agent's thread."""
+        framework_id = call["framework_id"]["value"]
+        if framework_id not in self.frameworks:
+            return Response.text(400, "Framework cannot be found")
+        executor = self.executors.get((framework_id, call["executor_id"]["value"]))
+        if executor is None:
+            return Response.text(400, "Executor cannot be found")
+        kind = call["type"]
+        if kind == "SUBSCRIBE":
+            return self._subscribe(executor)
+        if executor.stream is None:
+            return Response.text(403, "Executor is not subscribed")
+        if kind == "UPDATE":
+            self._executor_status(executor, call["update"]["status"])
+        elif kind == "MESSAGE":
+            self.master.send(
+                "executor_message", self.id, framework_id, executor.id, call["message"]["data"]
+            )
+        elif kind == "UNKNOWN":
+            return Response.text(501, "501 Not Implemented.")
+        return Response(202)
+
+    def _subscribe(self, executor: Executor) -> EventStream:
+        stream = EventStream()
+        if executor.stream is not None:
+            executor.stream.close()  # a second SUBSCRIBE replaces the first (§5.4)
+        executor.stream = stream
+        stream.on_close = lambda closed: self.dispatch(
+            self._executor_disconnected, executor, closed
+        )
+        if executor.registration_timer is not None:
+            executor.registration_timer.cancel()
+        if executor.state == "TERMINATING":
+            stream.send({"type": "SHUTDOWN"})
+            return stream
+        executor.state = "RUNNING"
+        stream.send(
+            {
+                "type": "SUBSCRIBED",
+                "subscribed": {
+                    # pymesos compares both IDs with its environment, key for key (§5.5).
+                    "executor_info": executor.info,
+                    "framework_info": self.frameworks[executor.framework_id],
+                    "agent_info": {**self.info(), "id": {"value": self.id}},
+                    "container_id": {"value": executor.container_id},
+                },
+            }
+        )
+        # Only tasks that the executor has never seen: pymesos refuses a task ID twice.
+        for task_id in executor.queued:
+            if task_id in executor.tasks:
+                stream.send({"type": "LAUNCH", "launch": {"task": executor.tasks[task_id]}})
+        executor.queued.clear()
+        return stream
+
+    def _executor_disconnected(self, executor: Executor, stream: EventStream) -> None:
+        if executor.stream is stream:
+            # The process lives on; pymesos subscribes again (it acts as if it checkpoints).
+            executor.stream = None
+            log.info("executor %s disconnected", executor.id)
+
+    def _executor_status(self, executor: Executor, status: dict) -> None:
+        """An UPDATE: queued toward the scheduler (retried until acknowledged), then
+        ACKNOWLEDGED to the executor at once, by the agent itself (§3.10)."""
+        task_id = status["task_id"]["value"]
+        state = status["state"]
+        if task_id in executor.tasks:
+            executor.task_states[task_id] = state
+            if is_terminal(state):
+                task = executor.tasks.pop(task_id)
+                executor.completed_tasks.append({"task": task, "state": state})
+        status = dict(status)
+        self._enqueue(
+            executor.framework_id, executor.id, executor.container_id, executor.process, status
+        )
+        assert executor.stream is not None
+        executor.stream.send(
+            {
+                "type": "ACKNOWLEDGED",
+                "acknowledged": {"task_id": {"value": task_id}, "uuid": status["uuid"]},
+            }
+        )
+
+    def _executor_agent_update(
+        self, executor: Executor, task_id: str, state: str, *, reason: str, message: str
+    ) -> None:
+        """An update the agent writes itself about a task of a custom executor (§4.4)."""
+        executor.task_states[task_id] = state
+        task = executor.tasks.pop(task_id, None)
+        if task is not None:
+            executor.completed_tasks.append({"task": task, "state": state})
+        if task_id in executor.queued:
+            executor.queued.remove(task_id)
+        status = task_status(
+            task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
+        )
+        self._enqueue(
+            executor.framework_id, executor.id, executor.container_id, executor.process, status
+        )
+
     # -- kill_executor and kill_task_process (fault injection) ----------------------------------
 
     def kill_executor(self, framework_id: str, executor_id: str) -> bool:
+        executor = self.executors.get((framework_id, executor_id))
+        if executor is not None and executor.process is not None:
+            self.launcher.kill_group(executor.process.pid)
+            return True
         run = self.runs.get((framework_id, executor_id))
         if run is None or run.process is None:
             return False
@@ -342,28 +682,35 @@ class Agent(Actor):
     def _executor_update(self, run: Run, state: str, message: str | None = None) -> None:
         run.state = state
         status = task_status(run.task_id, state, "SOURCE_EXECUTOR", message=message, with_uuid=True)
-        self._enqueue(run, status)
+        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
     def _agent_update(self, run: Run, state: str, *, reason: str, message: str) -> None:
         run.state = state
         status = task_status(
             run.task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
         )
-        self._enqueue(run, status)
+        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
-    def _enqueue(self, run: Run, status: dict) -> None:
+    def _enqueue(
+        self,
+        framework_id: str,
+        executor_id: str,
+        container_id: str,
+        process: subprocess.Popen | None,
+        status: dict,
+    ) -> None:
         # The agent fills in who it is and which container the update is about.
         status["agent_id"] = {"value": self.id}
-        status["executor_id"] = {"value": run.task_id}
+        status["executor_id"] = {"value": executor_id}
         status["container_status"] = {
-            "container_id": {"value": run.container_id},
+            "container_id": {"value": container_id},
             "network_infos": [{"ip_addresses": [{"ip_address": self.ip}]}],
         }
-        if run.process is not None:
-            status["container_status"]["executor_pid"] = run.process.pid
-        if run.framework_id in self.removed_frameworks:
+        if process is not None:
+            status["container_status"]["executor_pid"] = process.pid
+        if framework_id in self.removed_frameworks:
             return
-        key = (run.framework_id, run.task_id)
+        key = (framework_id, status["task_id"]["value"])
         stream = self.streams.setdefault(key, UpdateStream(interval=self.status_update_retry))
         stream.updates.append(status)
         if len(stream.updates) == 1:
@@ -397,6 +744,8 @@ class Agent(Actor):
         path = request.path.rstrip("/") or "/"
         if path.startswith("/slave(1)/"):
             path = path[len("/slave(1)") :]
+        if path == "/api/v1/executor":
+            return self.executor_endpoint(request)
         if path == "/files/read":
             return self.call(self.files_read, request)
         if path == "/files/browse":
@@ -413,11 +762,15 @@ class Agent(Actor):
         """The sandbox paths the agent serves: each run's real directory, and the virtual path
         `/frameworks/F/executors/E/runs/latest` of each executor's latest run."""
         attached: dict[str, Path] = {}
-        for run in [*self.completed_runs, *self.runs.values()]:
-            attached[str(run.directory)] = run.directory
-            attached[str(run.directory.parent / "latest")] = run.directory
-            virtual = f"/frameworks/{run.framework_id}/executors/{run.task_id}/runs/latest"
-            attached[virtual] = run.directory
+        sandboxes = [(r.framework_id, r.task_id, r.directory) for r in self.completed_runs]
+        sandboxes += [(r.framework_id, r.task_id, r.directory) for r in self.runs.values()]
+        for executor in [*self.completed_executors, *self.executors.values()]:
+            sandboxes.append((executor.framework_id, executor.id, executor.directory))
+        for framework_id, executor_id, directory in sandboxes:
+            attached[str(directory)] = directory
+            attached[str(directory.parent / "latest")] = directory
+            virtual = f"/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
+            attached[virtual] = directory
         return attached
 
     def _resolve(self, path: str) -> Path | Response:
@@ -533,6 +886,40 @@ class Agent(Actor):
             "completed_tasks": [] if live else [task],
         }
 
+    def custom_executor_json(self, executor: Executor) -> dict:
+        """The agent's /state entry for a custom executor, with its tasks by where they are."""
+
+        def task_json(task: dict, state: str) -> dict:
+            return {
+                "id": task["task_id"]["value"],
+                "name": task.get("name", ""),
+                "framework_id": executor.framework_id,
+                "executor_id": executor.id,
+                "slave_id": self.id,
+                "state": state,
+                "resources": Resources.from_json(task.get("resources", [])).to_flat(),
+            }
+
+        live = [(i, t) for i, t in executor.tasks.items() if i not in executor.queued]
+        return {
+            "id": executor.id,
+            "name": executor.info.get("name", ""),
+            "source": "",
+            "container": executor.container_id,
+            "directory": str(executor.directory),
+            "resources": executor.resources.to_flat(),
+            "role": "*",
+            "type": "CUSTOM",
+            "framework_id": executor.framework_id,
+            "tasks": [task_json(t, executor.task_states[i]) for i, t in live],
+            "queued_tasks": [
+                task_json(executor.tasks[i], "TASK_STAGING")
+                for i in executor.queued
+                if i in executor.tasks
+            ],
+            "completed_tasks": [task_json(c["task"], c["state"]) for c in executor.completed_tasks],
+        }
+
     def state_json(self) -> dict:
         frameworks = []
         for framework_id, info in self.frameworks.items():
@@ -547,11 +934,21 @@ class Agent(Actor):
                     "role": info.get("role", "*"),
                     "executors": [
                         self.executor_json(r) for k, r in self.runs.items() if k[0] == framework_id
+                    ]
+                    + [
+                        self.custom_executor_json(e)
+                        for k, e in self.executors.items()
+                        if k[0] == framework_id
                     ],
                     "completed_executors": [
                         self.executor_json(r)
                         for r in self.completed_runs
                         if r.framework_id == framework_id
+                    ]
+                    + [
+                        self.custom_executor_json(e)
+                        for e in self.completed_executors
+                        if e.framework_id == framework_id
                     ],
                 }
             )
@@ -595,6 +992,44 @@ def _off_t(text: str) -> int:
     if not -(2**63) <= number < 2**63:
         raise ValueError(text)
     return number
+
+
+def _argv(command: dict) -> tuple[list[str], str | None]:
+    """A CommandInfo as an argv and the program to run (None: the argv's first word)."""
+    value = command.get("value", "")
+    if command.get("shell", True):
+        return ["/bin/sh", "-c", value], None
+    # Without a shell, `arguments` is the whole argv, argv[0] included (§5.9).
+    return list(command.get("arguments") or [value]), value
+
+
+def validate_executor_call(call: dict) -> str | None:
+    """common/validation.cpp `executor::call::validate` (§5.7)."""
+    kind = call.get("type")
+    if kind is None:
+        return "Expecting 'type' to be present"
+    body = {"SUBSCRIBE": "subscribe", "UPDATE": "update", "MESSAGE": "message"}.get(kind)
+    if body is not None and body not in call:
+        return f"Expecting '{body}' to be present"
+    if kind != "UPDATE":
+        return None
+    status = call["update"]["status"]
+    executor_id = call["executor_id"]["value"]
+    if "uuid" not in status:
+        return "Expecting 'uuid' to be present"
+    if not protocol.valid_uuid(status["uuid"]):
+        return "Not a valid UUID"
+    given = status.get("executor_id", {}).get("value")
+    if given is not None and given != executor_id:
+        return f"ExecutorID in Call: {executor_id} does not match ExecutorID in TaskStatus: {given}"
+    if status.get("source") != "SOURCE_EXECUTOR":
+        return (
+            f"Received Call from executor {executor_id} of framework "
+            f"{call['framework_id']['value']} with invalid source, expecting 'SOURCE_EXECUTOR'"
+        )
+    if status["state"] == "TASK_STAGING":
+        return f"Received TASK_STAGING from executor {executor_id} which is not allowed"
+    return None
 
 
 def _relink(link: Path, target: str) -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localmesos.agent import STATUS_UPDATE_RETRY, Agent
+from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
 from localmesos.master import Master, MasterFlags
 from localmesos.processes import Launcher
 from localmesos.resources import Resources
@@ -50,6 +50,7 @@ class LocalCluster:
         agent_timeout: float = 2.0,
         credentials: dict[str, str] | None = None,
         status_update_retry: float = STATUS_UPDATE_RETRY,
+        executor_registration_timeout: float = EXECUTOR_REGISTRATION_TIMEOUT,
     ) -> None:
         if agents < 0:
             raise ValueError(f"agents must be 0 or more, not {agents}")
@@ -59,6 +60,7 @@ class LocalCluster:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="localmesos-"))
         self.status_update_retry = status_update_retry
+        self.executor_registration_timeout = executor_registration_timeout
         self._flags = MasterFlags(
             ip=ip,
             port=port,
@@ -153,6 +155,7 @@ class LocalCluster:
             work_dir=self.work_dir,
             launcher=self._launcher,
             status_update_retry=self.status_update_retry,
+            executor_registration_timeout=self.executor_registration_timeout,
             name=f"agent-{len(self._agents) + 1}",
         )
         self._agents.append(agent)
@@ -168,7 +171,8 @@ class LocalCluster:
         self._agent(agent_id).crash()
 
     def kill_executor(self, framework_id: str, executor_id: str) -> None:
-        """SIGKILL an executor (for a command task, the executor ID is the task ID)."""
+        """SIGKILL an executor's process group, as a crash would (for a command task, the
+        executor ID is the task ID)."""
         for agent in self._agents:
             if agent.alive and agent.call(agent.kill_executor, framework_id, executor_id):
                 return

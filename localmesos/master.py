@@ -105,6 +105,21 @@ class Framework:
 
 
 @dataclass
+class Executor:
+    """A custom executor as the master sees it: charged to its framework from the launch of
+    its first task until the agent reports that it exited (§5.9)."""
+
+    info: dict  # the ExecutorInfo, with framework_id filled in
+    framework_id: str
+    agent_id: str
+    resources: Resources
+
+    @property
+    def id(self) -> str:
+        return self.info["executor_id"]["value"]
+
+
+@dataclass
 class AgentRecord:
     id: str
     info: dict  # hostname, ip, port, resources (v1 JSON), attributes
@@ -112,6 +127,8 @@ class AgentRecord:
     total: Resources
     registered_time: float
     last_pong: float
+    # Custom executors running here, by (framework ID, executor ID).
+    executors: dict[tuple[str, str], Executor] = field(default_factory=dict)
 
     @property
     def hostname(self) -> str:
@@ -240,46 +257,11 @@ class Master(Actor):
             return refused
         return principal
 
-    @staticmethod
-    def _parse_body(request: Request, message: str) -> dict | Response:
-        """405, 400 and 415 exactly as Master::Http checks them (§1.2, §1.3)."""
-        if request.method != "POST":
-            return Response.text(
-                405,
-                "405 Method Not Allowed. Expecting one of { 'POST' }, but received "
-                f"'{request.method}'.",
-                Allow="POST",
-            )
-        content_type = request.headers.get("Content-Type")
-        if content_type is None:
-            return Response.text(400, "Expecting 'Content-Type' to be present")
-        if content_type == PROTOBUF:
-            return Response.text(
-                415, "localmesos speaks JSON only: send 'Content-Type: application/json'"
-            )
-        if content_type != JSON:
-            return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
-        try:
-            value = json.loads(request.body, parse_constant=_no_constant, parse_float=_float)
-        except json.JSONDecodeError as error:
-            rest = error.doc[error.pos :].split("\n", 1)[0]
-            return Response.text(
-                400,
-                f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
-            )
-        except (ValueError, RecursionError) as error:
-            # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
-            return Response.text(400, f"Failed to parse body into JSON: {error}")
-        try:
-            return protocol.convert(message, value)
-        except Invalid as error:
-            return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
-
     def scheduler_endpoint(self, request: Request) -> Response | EventStream:
         principal = self._authenticate(request)
         if isinstance(principal, Response):
             return principal
-        call = self._parse_body(request, "Call")
+        call = parse_call(request, "Call")
         if isinstance(call, Response):
             return call
         error = validate_scheduler_call(call)
@@ -301,7 +283,7 @@ class Master(Actor):
         return self.call(self.handle_call, call, stream_id, principal)
 
     def operator_endpoint(self, request: Request) -> Response:
-        call = self._parse_body(request, "master.Call")  # only `type` matters here
+        call = parse_call(request, "master.Call")  # only `type` matters here
         if isinstance(call, Response):
             return call
         kind = call.get("type")
@@ -442,6 +424,11 @@ class Master(Actor):
             framework.failover_timer.cancel()
         self._drop_offers(framework)
         agents = {task.agent_id for task in framework.tasks.values()}
+        for agent in self.agents.values():
+            for key in [k for k in agent.executors if k[0] == framework.id]:
+                # The allocator forgets all the framework's resources below, executors' too.
+                del agent.executors[key]
+                agents.add(agent.id)
         for agent_id in agents:
             agent = self.agents.get(agent_id)
             if agent:
@@ -643,16 +630,21 @@ class Master(Actor):
                 "Task should have at least one (but not both) of CommandInfo or "
                 "ExecutorInfo present"
             )
+        executor: Executor | None = None  # an executor that this task starts on the agent
         if error is None and "executor" in info:
-            error = (
-                "localmesos does not run custom executors yet (ExecutorInfo); use a command task"
-            )
+            error, executor = self._executor_for(framework, agent, info["executor"])
+            if error is None:
+                # The agent gets the ExecutorInfo with the framework ID filled in.
+                info = {**info, "executor": self._with_framework_id(framework, info["executor"])}
         grace = info.get("kill_policy", {}).get("grace_period", {}).get("nanoseconds", 0)
         if error is None and grace < 0:
             error = "Task's 'kill_policy.grace_period' must be non-negative"
-        if error is None and not available.contains(resources):
+        needed = resources
+        if error is None and executor is not None:
+            needed = resources + executor.resources
+        if error is None and not available.contains(needed):
             error = (
-                f"Total resources {resources_text(resources, framework.role)} required by "
+                f"Total resources {resources_text(needed, framework.role)} required by "
                 "task and its executor is more than available "
                 f"{resources_text(available, framework.role)}"
             )
@@ -670,11 +662,68 @@ class Master(Actor):
             self.count("master/tasks_error")
             return available
         task = Task(info, framework.id, agent.id, resources)
-        task.statuses = []
+        if "executor" in info:
+            task.executor_id = info["executor"]["executor_id"]["value"]
+        if executor is not None:
+            agent.executors[(framework.id, executor.id)] = executor
         framework.tasks[task_id] = task
         self.count("master/messages_launch_tasks")
         agent.link.send("run_task", {"framework_info": framework.info, "task": info})
-        return available - resources
+        return available - needed
+
+    @staticmethod
+    def _with_framework_id(framework: Framework, executor_info: dict) -> dict:
+        return {**executor_info, "framework_id": {"value": framework.id}}
+
+    def _executor_for(
+        self, framework: Framework, agent: AgentRecord, executor_info: dict
+    ) -> tuple[str | None, Executor | None]:
+        """master/validation.cpp `executor::validate` and `validateCompatibleExecutorInfo`:
+        an error, or None and the executor that the task starts (None if it runs already)."""
+        executor_id = executor_info["executor_id"]["value"]
+        given = executor_info.get("framework_id", {}).get("value")
+        if given is not None and given != framework.id:
+            return (
+                f"ExecutorInfo has an invalid FrameworkID (Actual: {given} vs "
+                f"Expected: {framework.id})"
+            ), None
+        problem = protocol_task_id_error(executor_id)
+        if problem is not None:
+            return problem.replace("Task ID", "Executor ID", 1), None
+        kind = executor_info.get("type", "UNKNOWN")
+        if kind == "DEFAULT":
+            return (
+                "ExecutorInfo has type DEFAULT: localmesos agents have no default executor"
+            ), None
+        if "command" not in executor_info:
+            return "'ExecutorInfo.command' must be set for 'CUSTOM' executor", None
+        grace = executor_info.get("shutdown_grace_period", {}).get("nanoseconds", 0)
+        if grace < 0:
+            return "ExecutorInfo's 'shutdown_grace_period' must be non-negative", None
+        try:
+            resources = Resources.from_json(executor_info.get("resources", []))
+        except ValueError as problem_text:
+            return f"Executor uses invalid resources: {problem_text}", None
+        info = self._with_framework_id(framework, executor_info)
+        running = agent.executors.get((framework.id, executor_id))
+        if running is not None:
+            if running.info != info:
+                return (
+                    "ExecutorInfo is not compatible with existing ExecutorInfo with same "
+                    f"ExecutorID). Existing ExecutorInfo: {json.dumps(running.info)}; "
+                    f"Task's ExecutorInfo: {json.dumps(info)}"
+                ), None
+            return None, None
+        if resources.scalar("cpus") < 0.01 or resources.scalar("mem") < 32:
+            # Mesos launches such an executor but warns: it may be killed for lack of memory.
+            log.warning(
+                "executor '%s' of framework %s uses less than the minimum of cpus 0.01 and "
+                "mem 32 MB: %s",
+                executor_id,
+                framework.id,
+                resources,
+            )
+        return None, Executor(info, framework.id, agent.id, resources)
 
     def kill(self, framework: Framework, kill: dict) -> None:
         task_id = kill["task_id"]["value"]
@@ -820,13 +869,7 @@ class Master(Actor):
 
     def offer_json(self, offer: Offer, framework: Framework) -> dict:
         agent = self.agents[offer.agent_id]
-        executors = sorted(
-            {
-                t.executor_id
-                for t in framework.tasks.values()
-                if t.agent_id == agent.id and t.executor_id
-            }
-        )
+        executors = sorted(e for f, e in agent.executors if f == framework.id)
         return {
             "id": {"value": offer.id},
             "framework_id": {"value": offer.framework_id},
@@ -955,8 +998,26 @@ class Master(Actor):
     def executor_exited(
         self, agent_id: str, framework_id: str, executor_id: str, status: int
     ) -> None:
-        """Command executors end quietly: FAILURE goes out only for custom executors (§2.20)."""
+        """A custom executor's resources come back, and its framework hears of it with a
+        FAILURE event and the raw wait status. Command executors end quietly (§2.20)."""
         self.count("master/executors_exited")
+        agent = self.agents.get(agent_id)
+        executor = agent.executors.pop((framework_id, executor_id), None) if agent else None
+        if executor is None:
+            return  # a command executor, or one of a framework already removed
+        self.allocator.recover(framework_id, agent_id, executor.resources)
+        framework = self.frameworks.get(framework_id)
+        if framework is not None and framework.connected:
+            framework.send(
+                {
+                    "type": "FAILURE",
+                    "failure": {
+                        "agent_id": {"value": agent_id},
+                        "executor_id": {"value": executor_id},
+                        "status": status,
+                    },
+                }
+            )
 
     def executor_message(
         self, agent_id: str, framework_id: str, executor_id: str, data: str
@@ -1023,6 +1084,9 @@ class Master(Actor):
         used = Resources()
         for task in framework.tasks.values():
             used = used + task.resources
+        executors = self.framework_executors(framework.id)
+        for executor in executors:
+            used = used + executor.resources
         offered = Resources()
         for offer in framework.offers.values():
             offered = offered + offer.resources
@@ -1057,21 +1121,45 @@ class Master(Actor):
                 }
                 for o in framework.offers.values()
             ],
-            "executors": [],
+            "executors": [self.executor_json(e, framework.role) for e in executors],
         }
         # Only v0 (libprocess) frameworks have a pid; the principal appears only when set.
         if framework.principal:
             result["principal"] = framework.principal
         return result
 
+    def framework_executors(self, framework_id: str) -> list[Executor]:
+        return [
+            executor
+            for agent in self.agents.values()
+            for executor in agent.executors.values()
+            if executor.framework_id == framework_id
+        ]
+
+    def executor_json(self, executor: Executor, role: str) -> dict:
+        """An entry of a framework's `executors` in /master/state: the ExecutorInfo, flat."""
+        info = executor.info
+        return {
+            "executor_id": executor.id,
+            "name": info.get("name", ""),
+            "framework_id": executor.framework_id,
+            "command": info.get("command", {}),
+            "resources": executor.resources.to_flat(),
+            "role": role,
+            "slave_id": executor.agent_id,
+            "type": info.get("type", "CUSTOM"),
+        }
+
     def agent_usage(self, agent: AgentRecord) -> tuple[Resources, Resources]:
-        """What the agent's live tasks use, and what its outstanding offers hold."""
+        """What the agent's live tasks and executors use, and what its offers hold."""
         used = Resources()
         offered = Resources()
         for framework in self.frameworks.values():
             for task in framework.tasks.values():
                 if task.agent_id == agent.id and not task.resources_recovered:
                     used = used + task.resources
+        for executor in agent.executors.values():
+            used = used + executor.resources
         for offer in self.offers.values():
             if offer.agent_id == agent.id:
                 offered = offered + offer.resources
@@ -1300,10 +1388,52 @@ class Master(Actor):
     def v1_state(self) -> dict:
         return {
             "get_tasks": self.v1_tasks(),
-            "get_executors": {"executors": []},
+            "get_executors": {
+                "executors": [
+                    {"agent_id": {"value": e.agent_id}, "executor_info": e.info}
+                    for agent in self.agents.values()
+                    for e in agent.executors.values()
+                ]
+            },
             "get_frameworks": self.v1_frameworks(),
             "get_agents": self.v1_agents(),
         }
+
+
+def parse_call(request: Request, message: str) -> dict | Response:
+    """405, 400 and 415 exactly as Master::Http checks them (§1.2, §1.3); the agent's
+    executor endpoint checks a call the same way."""
+    if request.method != "POST":
+        return Response.text(
+            405,
+            "405 Method Not Allowed. Expecting one of { 'POST' }, but received "
+            f"'{request.method}'.",
+            Allow="POST",
+        )
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        return Response.text(400, "Expecting 'Content-Type' to be present")
+    if content_type == PROTOBUF:
+        return Response.text(
+            415, "localmesos speaks JSON only: send 'Content-Type: application/json'"
+        )
+    if content_type != JSON:
+        return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
+    try:
+        value = json.loads(request.body, parse_constant=_no_constant, parse_float=_float)
+    except json.JSONDecodeError as error:
+        rest = error.doc[error.pos :].split("\n", 1)[0]
+        return Response.text(
+            400,
+            f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
+        )
+    except (ValueError, RecursionError) as error:
+        # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
+        return Response.text(400, f"Failed to parse body into JSON: {error}")
+    try:
+        return protocol.convert(message, value)
+    except Invalid as error:
+        return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
 
 
 def resources_text(resources: Resources, role: str) -> str:
