@@ -360,9 +360,9 @@ class Agent(Actor):
                 reason="REASON_TASK_KILLED_DURING_LAUNCH",
                 message="Killed before delivery to the executor",
             )
-            if not executor.tasks and executor.state == "REGISTERING":
-                self._shutdown(executor)  # it has nothing left to run
-        elif executor.stream is not None and executor.state == "RUNNING":
+            # An executor left with nothing to run is told to shut down when it subscribes
+            # (or it meets its registration timeout).
+        elif executor.state == "RUNNING" and executor.stream is not None:
             kill: dict[str, Any] = {"task_id": {"value": task_id}}
             if policy:
                 kill["kill_policy"] = policy
@@ -395,7 +395,8 @@ class Agent(Actor):
         executor = self.executors.get((framework_id, executor_id))
         if executor is None or executor.state != "RUNNING" or executor.stream is None:
             # Best effort, as in Mesos: nobody to give it to, so it is dropped (§5.8).
-            log.info("dropping a message for executor %s: it is not running", executor_id)
+            why = "does not exist" if executor is None else "is not running"
+            log.info("Dropping message for executor %s because executor %s", executor_id, why)
             return
         executor.stream.send({"type": "MESSAGE", "message": {"data": data}})
 
@@ -566,11 +567,11 @@ class Agent(Actor):
         kind = call["type"]
         if kind == "SUBSCRIBE":
             return self._subscribe(executor)
-        if executor.stream is None:
+        if executor.state == "REGISTERING":
             return Response.text(403, "Executor is not subscribed")
         if kind == "UPDATE":
             self._executor_status(executor, call["update"]["status"])
-        elif kind == "MESSAGE":
+        elif kind == "MESSAGE" and framework_id not in self.removed_frameworks:
             self.master.send(
                 "executor_message", self.id, framework_id, executor.id, call["message"]["data"]
             )
@@ -588,8 +589,14 @@ class Agent(Actor):
         )
         if executor.registration_timer is not None:
             executor.registration_timer.cancel()
-        if executor.state == "TERMINATING":
+        if executor.state == "REGISTERING" and not executor.tasks:
+            # Every task it was started for was killed before delivery (slave.cpp
+            # `subscribe`): it gets SHUTDOWN instead of SUBSCRIBED.
+            executor.state = "TERMINATING"
+            executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
+        if executor.state == "TERMINATING" or executor.framework_id in self.removed_frameworks:
             stream.send({"type": "SHUTDOWN"})
+            stream.close()
             return stream
         executor.state = "RUNNING"
         stream.send(
@@ -622,16 +629,33 @@ class Agent(Actor):
         ACKNOWLEDGED to the executor at once, by the agent itself (§3.10)."""
         task_id = status["task_id"]["value"]
         state = status["state"]
-        if task_id in executor.tasks:
-            executor.task_states[task_id] = state
-            if is_terminal(state):
-                task = executor.tasks.pop(task_id)
-                executor.completed_tasks.append({"task": task, "state": state})
-        status = dict(status)
-        self._enqueue(
-            executor.framework_id, executor.id, executor.container_id, executor.process, status
-        )
-        assert executor.stream is not None
+        if executor.framework_id in self.removed_frameworks:
+            return  # the framework is being removed: dropped, and never acknowledged
+        previous = executor.task_states.get(task_id)
+        if previous is not None and is_terminal(previous):
+            # The status update manager drops an update after a terminal one, but the
+            # executor still gets its acknowledgement.
+            log.info("ignoring %s for task %s, which is already %s", state, task_id, previous)
+        else:
+            if task_id in executor.tasks:
+                executor.task_states[task_id] = state
+                if is_terminal(state):
+                    task = executor.tasks.pop(task_id)
+                    executor.completed_tasks.append({"task": task, "state": state})
+            # The agent adds its own ID, but leaves executor_id as the executor wrote it.
+            self._enqueue(
+                executor.framework_id,
+                status.get("executor_id", {}).get("value"),
+                executor.container_id,
+                executor.process,
+                dict(status),
+            )
+            if previous is None and task_id not in executor.tasks:
+                # slave.cpp forwards an update about a task it does not know, but never
+                # acknowledges it to the executor.
+                return
+        if executor.stream is None:
+            return  # disconnected: the executor will resend it after it subscribes again
         executor.stream.send(
             {
                 "type": "ACKNOWLEDGED",
@@ -694,14 +718,15 @@ class Agent(Actor):
     def _enqueue(
         self,
         framework_id: str,
-        executor_id: str,
+        executor_id: str | None,
         container_id: str,
         process: subprocess.Popen | None,
         status: dict,
     ) -> None:
         # The agent fills in who it is and which container the update is about.
         status["agent_id"] = {"value": self.id}
-        status["executor_id"] = {"value": executor_id}
+        if executor_id is not None:
+            status["executor_id"] = {"value": executor_id}
         status["container_status"] = {
             "container_id": {"value": container_id},
             "network_infos": [{"ip_addresses": [{"ip_address": self.ip}]}],

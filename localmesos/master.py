@@ -681,48 +681,53 @@ class Master(Actor):
         """master/validation.cpp `executor::validate` and `validateCompatibleExecutorInfo`:
         an error, or None and the executor that the task starts (None if it runs already)."""
         executor_id = executor_info["executor_id"]["value"]
+        kind = executor_info.get("type", "UNKNOWN")
+        if kind == "CUSTOM" and "command" not in executor_info:
+            return "'ExecutorInfo.command' must be set for 'CUSTOM' executor", None
+        problem = protocol_task_id_error(executor_id)
+        if problem is not None:
+            return problem.replace("Task ID", "Executor ID", 1), None
+        grace = executor_info.get("shutdown_grace_period", {}).get("nanoseconds", 0)
+        if grace < 0:
+            return "ExecutorInfo's 'shutdown_grace_period' must be non-negative", None
         given = executor_info.get("framework_id", {}).get("value")
         if given is not None and given != framework.id:
             return (
                 f"ExecutorInfo has an invalid FrameworkID (Actual: {given} vs "
                 f"Expected: {framework.id})"
             ), None
-        problem = protocol_task_id_error(executor_id)
-        if problem is not None:
-            return problem.replace("Task ID", "Executor ID", 1), None
-        kind = executor_info.get("type", "UNKNOWN")
-        if kind == "DEFAULT":
-            return (
-                "ExecutorInfo has type DEFAULT: localmesos agents have no default executor"
-            ), None
-        if "command" not in executor_info:
-            return "'ExecutorInfo.command' must be set for 'CUSTOM' executor", None
-        grace = executor_info.get("shutdown_grace_period", {}).get("nanoseconds", 0)
-        if grace < 0:
-            return "ExecutorInfo's 'shutdown_grace_period' must be non-negative", None
         try:
             resources = Resources.from_json(executor_info.get("resources", []))
         except ValueError as problem_text:
             return f"Executor uses invalid resources: {problem_text}", None
         info = self._with_framework_id(framework, executor_info)
         running = agent.executors.get((framework.id, executor_id))
+        if running is not None and running.info != info:
+            line = "-" * 60
+            return (
+                "ExecutorInfo is not compatible with existing ExecutorInfo with same "
+                f"ExecutorID.\n{line}\nExisting ExecutorInfo:\n{json.dumps(running.info)}\n"
+                f"{line}\nExecutorInfo:\n{json.dumps(info)}\n{line}\n"
+            ), None
+        # The checks that only a LAUNCH makes (a LAUNCH_GROUP wants the DEFAULT executor).
+        if kind not in ("UNKNOWN", "CUSTOM"):
+            return "'ExecutorInfo.type' must be 'CUSTOM'", None
+        if "command" not in executor_info:
+            return "'ExecutorInfo.command' must be set", None
         if running is not None:
-            if running.info != info:
-                return (
-                    "ExecutorInfo is not compatible with existing ExecutorInfo with same "
-                    f"ExecutorID). Existing ExecutorInfo: {json.dumps(running.info)}; "
-                    f"Task's ExecutorInfo: {json.dumps(info)}"
-                ), None
             return None, None
-        if resources.scalar("cpus") < 0.01 or resources.scalar("mem") < 32:
-            # Mesos launches such an executor but warns: it may be killed for lack of memory.
-            log.warning(
-                "executor '%s' of framework %s uses less than the minimum of cpus 0.01 and "
-                "mem 32 MB: %s",
-                executor_id,
-                framework.id,
-                resources,
-            )
+        for name, minimum, unit in (("cpus", 0.01, "CPUs"), ("mem", 32, "memory")):
+            # Mesos launches such an executor, but warns that this will be refused one day.
+            amount = resources.scalar(name)
+            if amount < minimum:
+                log.warning(
+                    "Executor '%s' uses less %s (%s) than the minimum required (%s). Please "
+                    "update your executor, as this will be mandatory in future releases.",
+                    executor_id,
+                    unit,
+                    amount or "None",
+                    "32MB" if name == "mem" else minimum,
+                )
         return None, Executor(info, framework.id, agent.id, resources)
 
     def kill(self, framework: Framework, kill: dict) -> None:
