@@ -22,6 +22,7 @@ import json
 import math
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,9 @@ class Size:
 SIZES = {
     "small": Size(weeks=4, trips_per_day=200),  # tests: each chunk in a few milliseconds
     "demo": Size(weeks=52, trips_per_day=12_000),  # make demo, notebooks and benchmarks
+    # A year of very small chunks, where the per-task overhead (starting a process, or sending
+    # a task to a running executor) dominates the work itself; the benchmark uses it.
+    "tiny": Size(weeks=52, trips_per_day=100),
 }
 
 
@@ -69,8 +73,11 @@ _WEEKDAY_HOURS = list(itertools.accumulate(_hour_weights(weekend=False)))
 _WEEKEND_HOURS = list(itertools.accumulate(_hour_weights(weekend=True)))
 
 
-def count_chunk(week: int, size: Size) -> dict:
-    """Generate one week of trips and count them. The same week always gives the same counts."""
+def count_chunk(week: int, size: Size, on_day: Callable[[int], None] | None = None) -> dict:
+    """Generate one week of trips and count them. The same week always gives the same counts.
+
+    `on_day`, if given, is called after each day with the number of days done (1 to 7): a
+    caller can report progress, or stop the chunk by raising from it."""
     if not 0 <= week < size.weeks:
         raise ValueError(f"week {week} is outside this job (weeks 0 to {size.weeks - 1})")
     rng = random.Random(f"{SEED}:{week}")
@@ -96,6 +103,8 @@ def count_chunk(week: int, size: Size) -> dict:
             minutes = rng.lognormvariate(2.55 if weekend else 2.4, 0.5)
             durations[min(int(minutes // DURATION_BIN_MINUTES), DURATION_BINS - 1)] += 1
         trips += day_trips
+        if on_day is not None:
+            on_day(weekday + 1)
     return {"week": week, "trips": trips, "by_hour": by_hour, "durations": durations}
 
 

@@ -1053,7 +1053,10 @@ def validate_executor_call(call: dict) -> str | None:
             f"{call['framework_id']['value']} with invalid source, expecting 'SOURCE_EXECUTOR'"
         )
     if status["state"] == "TASK_STAGING":
-        return f"Received TASK_STAGING from executor {executor_id} which is not allowed"
+        return (
+            f"Received TASK_STAGING from executor {executor_id} of framework "
+            f"{call['framework_id']['value']} which is not allowed"
+        )
     return None
 
 

@@ -5,8 +5,13 @@ the agent's executor API. Each task's `data` (base64 JSON) says what the task do
 - ``{"do": "hold"}``: TASK_RUNNING, then nothing until a KILL, answered with TASK_KILLED;
 - ``{"do": "fail"}``: TASK_RUNNING, then TASK_FAILED.
 
-A framework message is answered with a message: ``{"echo": <what came>}``. The message
-``{"exit": N}`` makes the process exit with status N at once, as a crash would.
+A framework message is answered with a message: ``{"echo": <what came>, "data": <its base64
+text, exactly as it arrived>}``. The message ``{"exit": N}`` makes the process exit with status
+N at once, as a crash would.
+
+With ``ECHO_IGNORE_SHUTDOWN=1`` in its environment, SHUTDOWN is logged and then ignored: the
+callback never returns, so pymesos neither stops nor (with ``MESOS_LOCAL=1``) kills itself, and
+only the agent can end the process.
 
 At SUBSCRIBED it writes its environment to `env.json` in its sandbox, and it logs every
 callback to stderr (the sandbox's `stderr` file), so a test can see what it was told.
@@ -18,6 +23,7 @@ import json
 import logging
 import os
 import sys
+import threading
 
 from pymesos import Executor, MesosExecutorDriver, decode_data, encode_data
 
@@ -61,10 +67,12 @@ class EchoExecutor(Executor):
         log.info("message %s", value)
         if "exit" in value:
             os._exit(int(value["exit"]))
-        driver.sendFrameworkMessage(_dump({"echo": value}))
+        driver.sendFrameworkMessage(_dump({"echo": value, "data": message}))
 
     def shutdown(self, driver) -> None:
         log.info("shutdown")
+        if os.environ.get("ECHO_IGNORE_SHUTDOWN") == "1":
+            threading.Event().wait()  # blocks pymesos's IO thread for good
 
 
 def main() -> int:

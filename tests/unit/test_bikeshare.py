@@ -72,6 +72,35 @@ def test_the_empty_result_is_all_zeros() -> None:
     }
 
 
+def test_on_day_is_called_after_each_day_and_changes_nothing() -> None:
+    days: list[int] = []
+    counts = bikeshare.count_chunk(2, SMALL, on_day=days.append)
+    assert days == [1, 2, 3, 4, 5, 6, 7]
+    assert counts == bikeshare.count_chunk(2, SMALL)
+
+
+def test_raising_from_on_day_stops_the_chunk_at_that_day() -> None:
+    class Stop(Exception):
+        pass
+
+    days: list[int] = []
+
+    def on_day(done: int) -> None:
+        days.append(done)
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        bikeshare.count_chunk(0, SMALL, on_day=on_day)
+    assert days == [1, 2, 3]
+
+
+def test_the_tiny_size_is_a_year_of_small_chunks() -> None:
+    tiny = bikeshare.SIZES["tiny"]
+    assert bikeshare.chunks(tiny) == list(range(52))
+    assert tiny.trips_per_day < SMALL.trips_per_day
+
+
 @pytest.mark.parametrize("week", [-1, 4, 52])
 def test_count_chunk_refuses_a_week_outside_the_job(week: int) -> None:
     with pytest.raises(ValueError, match=rf"week {week} is outside this job \(weeks 0 to 3\)"):
