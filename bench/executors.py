@@ -102,9 +102,13 @@ def launch_once(scheduler: Scheduler, index: int) -> float:
                 finished = True
             else:
                 raise RuntimeError(f"{task_id}: {status['state']} {status.get('message', '')}")
-        elif event["type"] == "FAILURE" and finished and elapsed is not None:
-            if event["failure"].get("executor_id", {}).get("value") == executor_id:
-                return elapsed
+        elif (
+            event["type"] == "FAILURE"
+            and finished
+            and elapsed is not None
+            and event["failure"].get("executor_id", {}).get("value") == executor_id
+        ):
+            return elapsed
 
 
 def python_pass() -> None:

@@ -8,6 +8,7 @@ process to run `run()` and the command line from end to end."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -938,7 +939,7 @@ def test_progress_messages_are_throttled_per_task(monkeypatch: pytest.MonkeyPatc
     assert driver.progress("fast") == []
     days = driver.progress("slow")
     assert 2 <= len(days) <= 4, days
-    assert days == sorted(days) and all(b - a >= 2 for a, b in zip(days, days[1:])), days
+    assert days == sorted(days) and all(b - a >= 2 for a, b in itertools.pairwise(days)), days
 
 
 def test_a_task_that_says_no_progress_sends_none() -> None:
