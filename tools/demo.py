@@ -12,7 +12,7 @@ import time
 
 from localmesos.cluster import LocalCluster
 
-STEP = "step1_scheduler"  # later steps replace this with their own package
+STEP = "step2_executor"  # later steps replace this with their own package
 AGENTS = 2
 
 

@@ -25,8 +25,8 @@ def test_demo_runs_the_step_and_stops_the_cluster(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].startswith("localmesos: a master at http://127.0.0.1:")
     assert any("trips in 4 weeks" in line for line in lines)
-    assert "chart: build/step1-small.png" in lines
-    assert (tmp_path / "build" / "step1-small.png").stat().st_size > 0
+    assert "chart: build/step2-small.png" in lines
+    assert (tmp_path / "build" / "step2-small.png").stat().st_size > 0
     assert lines[-1].startswith("localmesos: stopped")
 
 
@@ -40,4 +40,4 @@ def test_demo_passes_the_step_s_failure_on():
     )
     assert done.returncode == 2  # the step's own usage error
     assert "invalid choice: 'huge'" in done.stderr
-    assert "demo: step1_scheduler exited with status 2" in done.stderr
+    assert "demo: step2_executor exited with status 2" in done.stderr
