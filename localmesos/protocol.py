@@ -28,6 +28,19 @@ def _f(kind: str, required: bool = False, repeated: bool = False) -> F:
 
 ID = {"value": _f("string", True)}
 
+# Task states (mesos.proto) and the ones that end a task (protobuf_utils isTerminalState).
+TERMINAL_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
 MESSAGES: dict[str, dict[str, F]] = {
     "ID": ID,
     "Call": {
@@ -212,22 +225,9 @@ ENUMS: dict[str, set[str]] = {
     "Value.Type": {"SCALAR", "RANGES", "SET", "TEXT"},
     "ExecutorInfo.Type": {"UNKNOWN", "DEFAULT", "CUSTOM"},
     "executor.Call.Type": {"UNKNOWN", "SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"},
-    "TaskState": {
-        "TASK_STAGING",
-        "TASK_STARTING",
-        "TASK_RUNNING",
-        "TASK_KILLING",
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_UNREACHABLE",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-        "TASK_UNKNOWN",
-    },
+    "TaskState": TERMINAL_STATES
+    | {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"}
+    | {"TASK_UNREACHABLE", "TASK_UNKNOWN"},
     "TaskStatus.Source": {"SOURCE_MASTER", "SOURCE_AGENT", "SOURCE_EXECUTOR"},
     "master.Call.Type": {
         "UNKNOWN",
@@ -396,19 +396,6 @@ def _one(kind: str, key: str, item: Any, path: str, missing: list[str]) -> Any:
     return _scalar(kind, key, item)
 
 
-# Task states (mesos.proto) and the ones that end a task (protobuf_utils isTerminalState).
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-        "TASK_GONE_BY_OPERATOR",
-    }
-)
 # What a framework without PARTITION_AWARE is told instead of the newer states.
 PARTITION_STATES = frozenset(
     {"TASK_DROPPED", "TASK_UNREACHABLE", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN"}
