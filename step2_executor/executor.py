@@ -90,8 +90,9 @@ class JobExecutor(Executor):
         log.info("re-registered with agent %s", agent_info["id"]["value"])
 
     def disconnected(self, driver) -> None:
-        # Also the last thing after a shutdown. Without checkpointing, pymesos calls
-        # shutdown() next, and the executor exits.
+        # The agent may only be restarting. Mesos always sets MESOS_CHECKPOINT ("1" or
+        # "0"), and pymesos takes any value as "checkpointing on", so it reconnects
+        # rather than shutting us down; the agent's SHUTDOWN is what ends this process.
         log.info("disconnected from the agent")
 
     def error(self, driver, message) -> None:
@@ -124,6 +125,9 @@ class JobExecutor(Executor):
             target=self.run_chunk,
             args=(driver, task_id, running, size, bool(chunk.get("fail", False))),
             name=task_id,
+            # After a SHUTDOWN the process exits without waiting for its chunks: their
+            # updates would have no connection left to travel on.
+            daemon=True,
         )
         try:
             thread.start()
@@ -212,8 +216,8 @@ class JobExecutor(Executor):
 
     def shutdown(self, driver) -> None:
         # The agent wants us gone: the framework was torn down, or the agent is stopping.
-        # pymesos stops its thread when this returns (and may call it a second time); the
-        # tasks' threads end at their next day, and then the process exits.
+        # pymesos stops its thread when this returns (and may call it a second time), and
+        # main() returns; the tasks' threads are daemons, so they do not hold the process up.
         self.cancelled = True
         stopped = self.stop_all("the executor is shutting down")
         log.info("shutting down: stopping %d running tasks", stopped)
