@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import statistics
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -352,3 +353,163 @@ def image(figure: Figure, dpi: int = 100) -> Image:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return Image(data=buffer.getvalue(), format="png")
+
+
+# -- step 2: executors, messages and throughput ---------------------------------------------
+
+
+def executors_table(
+    messages: Sequence[dict], tasks: Sequence[dict], names: dict[str, str]
+) -> Table:
+    """The executor processes of a step 2 run, in the order that they said hello, with how their
+    tasks ended. `messages` is the scheduler's timeline.messages; `tasks` the framework's tasks
+    as GET /master/state lists them, whose statuses name the pid of the executor that ran them
+    (container_status.executor_pid)."""
+    ended: dict[int, dict[str, int]] = {}
+    for task in tasks:
+        pids = [
+            status.get("container_status", {}).get("executor_pid")
+            for status in task.get("statuses", [])
+        ]
+        pid = next((pid for pid in reversed(pids) if pid is not None), None)
+        states = ended.setdefault(pid, {})
+        states[task["state"]] = states.get(task["state"], 0) + 1
+    rows = []
+    for message in messages:
+        if message["direction"] != "in" or message.get("type") != "hello":
+            continue
+        states = ended.get(message.get("pid"), {})
+        rows.append(
+            {
+                "agente": names.get(message["agent"], message["agent"]),
+                "pid del ejecutor": message.get("pid"),
+                "dijo hello a los": f"{message['time']:.2f} s",
+                "tareas terminadas": states.get("TASK_FINISHED", 0),
+                "tareas fallidas": states.get("TASK_FAILED", 0),
+                "tareas paradas": states.get("TASK_KILLED", 0),
+            }
+        )
+    return Table(rows)
+
+
+def describe_message(message: dict) -> str:
+    """One framework message of step 2, in a few words."""
+    kind = message.get("type")
+    if kind == "hello":
+        return f"hello (pid {message.get('pid')})"
+    if kind == "progress":
+        return f"progress: {message.get('task_id')}, {message.get('days')} de 7 días"
+    if kind == "set":
+        return f"set: progress={message.get('progress')}"
+    if kind == "ack" and message.get("of") == "set":
+        return f"ack de set: progress={message.get('progress')}"
+    if kind == "ack" and message.get("of") == "cancel":
+        tasks = message.get("tasks")
+        return f"ack de cancel: para {tasks} tarea{'' if tasks == 1 else 's'}"
+    return str(kind)
+
+
+def messages_table(
+    messages: Sequence[dict], names: dict[str, str], limit: int | None = None
+) -> Table:
+    """The framework messages of a step 2 run, in the order that the scheduler saw them: "in"
+    from an executor, "out" to one. With `limit`, only the first ones, each on its row;
+    without it, every run of progress messages in between is folded into a single row."""
+    rows: list[dict[str, object]] = []
+    folded: list[dict] = []
+
+    def fold() -> None:
+        if not folded:
+            return
+        counts: dict[str, int] = {}
+        for message in folded:
+            name = names.get(message["agent"], message["agent"])
+            counts[name] = counts.get(name, 0) + 1
+        first, last = folded[0]["time"], folded[-1]["time"]
+        rows.append(
+            {
+                "a los": f"{first:.2f} a {last:.2f} s" if len(folded) > 1 else f"{first:.2f} s",
+                "sentido": "ejecutor → planificador",
+                "agente": ", ".join(f"{name} ({n})" for name, n in sorted(counts.items())),
+                "mensaje": f"progress ({len(folded)} mensaje{'' if len(folded) == 1 else 's'})",
+            }
+        )
+        folded.clear()
+
+    for message in messages[:limit] if limit else messages:
+        if limit is None and message.get("type") == "progress":
+            folded.append(message)
+            continue
+        fold()
+        rows.append(
+            {
+                "a los": f"{message['time']:.2f} s",
+                "sentido": (
+                    "planificador → ejecutor"
+                    if message["direction"] == "out"
+                    else "ejecutor → planificador"
+                ),
+                "agente": names.get(message["agent"], message["agent"]),
+                "mensaje": describe_message(message),
+            }
+        )
+    fold()
+    return Table(rows)
+
+
+def _decimal(value: float, digits: int = 1) -> str:
+    """A number as Spanish writes it: a decimal comma."""
+    return f"{value:.{digits}f}".replace(".", ",")
+
+
+def throughput_figure(
+    rates: dict[int, Sequence[float]], job: str = "tiny", weeks: int = 52
+) -> Figure:
+    """Chunks per second of the same job as step 1's command tasks and on step 2's executors:
+    a bar for each step's median, a dot for each run, and how many times faster step 2 is."""
+    labels = {
+        1: "paso 1: tareas de comando\n(un Python por semana)",
+        2: "paso 2: ejecutor propio\n(un Python por agente)",
+    }
+    steps = sorted(rates)
+    medians = {step: statistics.median(rates[step]) for step in steps}
+    figure = Figure(figsize=(10, 3.2), layout="constrained")
+    axes = figure.subplots()
+    top = max(max(values) for values in rates.values())
+    for row, step in enumerate(steps):
+        colour = FRAMEWORK_COLOURS[row % len(FRAMEWORK_COLOURS)]
+        axes.barh(row, medians[step], height=0.6, color=colour, alpha=0.9)
+        axes.plot(
+            rates[step],
+            [row] * len(rates[step]),
+            linestyle="none",
+            marker="o",
+            markersize=5,
+            markerfacecolor="white",
+            markeredgecolor="#333333",
+            zorder=3,
+        )
+        axes.text(
+            max(max(rates[step]), medians[step]) + 0.015 * top,
+            row,
+            f"mediana: {_decimal(medians[step])} semanas/s",
+            va="center",
+            fontsize=10,
+        )
+    title = f"El mismo trabajo, «{job}» ({weeks} semanas diminutas), en 2 agentes"
+    if 1 in medians and 2 in medians and medians[1] > 0:
+        ratio = medians[2] / medians[1]
+        title += f":\nel paso 2 cuenta {_decimal(ratio)} veces más semanas por segundo"
+    axes.set_title(title, loc="left", fontsize=11)
+    axes.set_yticks(range(len(steps)), [labels.get(step, f"paso {step}") for step in steps])
+    axes.invert_yaxis()
+    axes.set_xlim(0, top * 1.3)
+    runs = max(len(values) for values in rates.values())
+    axes.set_xlabel(
+        "semanas contadas por segundo, de la primera oferta al último TASK_FINISHED\n"
+        f"(barra: la mediana de {runs} ejecuciones; puntos: cada ejecución)"
+    )
+    axes.spines[["top", "right", "left"]].set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    axes.grid(axis="x", alpha=0.25)
+    return figure
