@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 from bench.client import Scheduler, scalar
 from bench.common import Result, median_ms
@@ -137,38 +138,45 @@ def executor_launch() -> Result:
     )
 
 
-def chunks_per_second(step: int) -> float:
-    """One run of the `tiny` job with step 1's or step 2's scheduler, on a new cluster."""
+def run_step(step: int, size: str = SIZE, task_cpus: float | None = TASK_CPUS) -> Any:
+    """One run of a job with step 1's or step 2's scheduler, through its `run()`, on a new
+    cluster of 2 agents; the scheduler is returned for its timeline and result. With
+    `task_cpus=None`, each step asks for its own default task resources."""
+    resources = {} if task_cpus is None else {"task_cpus": task_cpus, "task_mem": TASK_MEM}
     if step == 1:
         from step1_scheduler.__main__ import run
         from step1_scheduler.scheduler import Settings
 
         settings = Settings(
-            size=SIZE,
-            task_cpus=TASK_CPUS,
-            task_mem=TASK_MEM,
-            task_python=sys.executable,
-            task_pythonpath=REPOSITORY,
+            size=size, task_python=sys.executable, task_pythonpath=REPOSITORY, **resources
         )
     else:
         from step2_executor.__main__ import run  # type: ignore[no-redef]
         from step2_executor.scheduler import Settings  # type: ignore[no-redef]
 
         settings = Settings(
-            size=SIZE,
-            task_cpus=TASK_CPUS,
-            task_mem=TASK_MEM,
-            executor_python=sys.executable,
-            executor_pythonpath=REPOSITORY,
+            size=size, executor_python=sys.executable, executor_pythonpath=REPOSITORY, **resources
         )
     with LocalCluster(agents=2) as cluster:
         scheduler = run(cluster.master, settings, progress=False)
+    if scheduler.result() != bikeshare.run_sequential(bikeshare.SIZES[size]):
+        raise RuntimeError(f"step {step} gave a result different from the sequential one")
+    return scheduler
+
+
+def finish_times(scheduler: Any) -> list[float]:
+    """Seconds from the first offer to each TASK_FINISHED, in order."""
     timeline = scheduler.timeline
     first_offer = timeline.offers[0]["time"]
-    last_result = max(u["time"] for u in timeline.updates if u["state"] == "TASK_FINISHED")
-    if scheduler.result() != bikeshare.run_sequential(bikeshare.SIZES[SIZE]):
-        raise RuntimeError(f"step {step} gave a result different from the sequential one")
-    return scheduler.total / (last_result - first_offer)
+    return sorted(
+        u["time"] - first_offer for u in timeline.updates if u["state"] == "TASK_FINISHED"
+    )
+
+
+def chunks_per_second(step: int) -> float:
+    """One run of the `tiny` job with step 1's or step 2's scheduler, on a new cluster."""
+    scheduler = run_step(step)
+    return scheduler.total / finish_times(scheduler)[-1]
 
 
 def throughput() -> Result:
