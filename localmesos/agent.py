@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import shlex
 import signal
 import stat
@@ -19,13 +20,22 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.master import AGENT_CAPABILITIES, MESOS_VERSION, parse_call, version_json
+from localmesos.election import SESSION_TIMEOUT, Detector
+from localmesos.master import (
+    AGENT_CAPABILITIES,
+    AGENT_MESSAGES,
+    MESOS_VERSION,
+    decode_link_message,
+    parse_call,
+    version_json,
+)
 from localmesos.processes import Launcher
 from localmesos.protocol import is_terminal, task_status
 from localmesos.resources import Resources
@@ -42,6 +52,11 @@ KILL_GRACE = 3.0
 SHUTDOWN_GRACE = 5.0
 # slave/constants.hpp EXECUTOR_REGISTRATION_TIMEOUT (flag --executor_registration_timeout).
 EXECUTOR_REGISTRATION_TIMEOUT = 60.0
+# --registration_backoff_factor: the agent (re)registers after a random delay of up to this, and
+# retries with the bound doubled each time, up to REGISTER_RETRY_INTERVAL_MAX
+# (slave.cpp `Slave::detected`, `doReliableRegistration`; slave/constants.hpp).
+REGISTRATION_BACKOFF_FACTOR = 1.0
+REGISTER_RETRY_INTERVAL_MAX = 60.0
 # files.cpp caps one read at 16 pages.
 READ_CAP = 16 * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 65536
 
@@ -115,10 +130,24 @@ class UpdateStream:
     interval: float = STATUS_UPDATE_RETRY
 
 
+class _NoMaster:
+    """The link while no master is known: what is sent goes nowhere."""
+
+    def send(self, message: str, *args: Any) -> None:
+        log.debug("no master: dropping %s", message)
+
+
+NO_MASTER = _NoMaster()
+
+
 class Agent(Actor):
+    """An agent finds its master through ``master_link`` (one fixed master), or, with ``zk``,
+    through a ZooKeeper detector: ``link_to_master(master_info)`` then gives the link to
+    whichever master leads. The links are all the agent knows of masters."""
+
     def __init__(
         self,
-        master_link: Any,
+        master_link: Any | None,
         *,
         ip: str,
         resources: Resources,
@@ -128,9 +157,33 @@ class Agent(Actor):
         status_update_retry: float = STATUS_UPDATE_RETRY,
         executor_registration_timeout: float = EXECUTOR_REGISTRATION_TIMEOUT,
         name: str = "agent",
+        zk: str | None = None,
+        link_to_master: Callable[[dict], Any] | None = None,
+        zk_session_timeout: float = SESSION_TIMEOUT,
+        registration_backoff_factor: float = REGISTRATION_BACKOFF_FACTOR,
+        registration_retry_max: float = REGISTER_RETRY_INTERVAL_MAX,
     ) -> None:
         super().__init__(name)
-        self.master = master_link
+        if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
+            raise ValueError("an agent needs either master_link, or zk and link_to_master")
+        self._fixed_master = master_link
+        self.master: Any = NO_MASTER
+        self.zk = zk
+        self._link_to_master = link_to_master
+        self.zk_session_timeout = zk_session_timeout
+        self._detector: Detector | None = None
+        self._detected: dict | None = None  # the leader's MasterInfo, from the detector
+        self._self_link: Any = None
+        self.registration_backoff_factor = registration_backoff_factor
+        self.registration_retry_max = registration_retry_max
+        # Mesos's agent states DISCONNECTED and RUNNING: (re)registered with the current
+        # master or not. While disconnected the status updates wait (the status update
+        # manager is paused) and the agent keeps trying to (re)register.
+        self.connected = False
+        self._registration_timer: Timer | None = None
+        self._ping_timeout: float | None = None
+        self._ping_timer: Timer | None = None
+        self._last_ping = 0.0
         self.ip = ip
         self.resources = resources
         self.work_dir = work_dir
@@ -161,6 +214,11 @@ class Agent(Actor):
     def pid(self) -> str:
         return protocol.pid_string("slave(1)", self.ip, self.port)
 
+    @property
+    def link_url(self) -> str:
+        """Where masters of other processes send this agent's messages."""
+        return f"http://{self.ip}:{self.port}/slave(1)/link"
+
     def info(self) -> dict:
         return {
             "hostname": self.hostname,
@@ -171,13 +229,27 @@ class Agent(Actor):
         }
 
     def start(self, link_to_self: Any) -> None:
+        self._self_link = link_to_self
         self.start_actor()
         self.server.start()
-        self.master.send("register_agent", self.info(), link_to_self)
+        if self.zk is None:
+            self.dispatch(self._new_master, self._fixed_master)
+            return
+        try:
+            self._detector = Detector(
+                self.zk,
+                lambda info: self.dispatch(self._master_detected, info),
+                session_timeout=self.zk_session_timeout,
+            ).start()
+        except BaseException:
+            self.crash()
+            raise
 
     def crash(self) -> None:
         """Die at once, as a machine does: no goodbye to the master, every process killed."""
         self.stop_actor(wait=False)
+        if self._detector is not None:
+            self._detector.stop()
         self.server.stop()
         for process in [r.process for r in self.runs.values()] + [
             e.process for e in self.executors.values()
@@ -190,16 +262,205 @@ class Agent(Actor):
 
     # -- messages from the master ---------------------------------------------------------------
 
-    def on_registered(self, agent_id: str, master_info: dict) -> None:
-        self.id = agent_id
+    # -- finding the master and (re)registering (slave.cpp `detected`, `doReliableRegistration`)
+
+    def _master_detected(self, info: dict | None) -> None:
+        assert self._link_to_master is not None
+        self._detected = info
+        if info is None:
+            log.info("%s: no master is leading; waiting for one", self.name)
+            self._disconnect()
+            self.master = NO_MASTER
+            return
+        log.info("%s: new master detected at %s", self.name, info.get("pid"))
+        try:
+            link = self._link_to_master(info)
+        except LookupError as error:
+            # A master this agent cannot reach (of another process, while links are local
+            # only): as good as no master; the agent waits for the next detection.
+            log.warning("%s: %s", self.name, error)
+            self._disconnect()
+            self.master = NO_MASTER
+            return
+        self._new_master(link)
+
+    def _new_master(self, link: Any) -> None:
+        """Pause the status updates and (re)register with the master behind ``link``."""
+        self._disconnect()
+        self.master = link
+        # Mesos waits a random delay of up to --registration_backoff_factor even the first
+        # time, so that a restarted cluster's agents do not all arrive at once. A fresh agent
+        # here registers at once, which is how localmesos starts in no time; an agent that
+        # comes back to a master keeps the delay.
+        delay = 0.0 if self.id is None else random.uniform(0, self.registration_backoff_factor)
+        self._registration_timer = self.after(
+            delay, self._register, self.registration_backoff_factor * 2
+        )
+
+    def _disconnect(self) -> None:
+        self.connected = False
+        for timer in (self._registration_timer, self._ping_timer):
+            if timer is not None:
+                timer.cancel()
+        self._registration_timer = self._ping_timer = None
+
+    def _register(self, backoff: float) -> None:
+        if self.connected or self.master is NO_MASTER:
+            return
+        if self.id is None:
+            self.master.send("register_agent", self.info(), self._self_link)
+        else:
+            self.master.send(
+                "reregister_agent", self.id, self.info(), self._self_link, self.report()
+            )
+        # The master may not lead yet, or the message may be lost: try again, later each time.
+        backoff = min(backoff, self.registration_retry_max)
+        self._registration_timer = self.after(
+            random.uniform(0, backoff), self._register, backoff * 2
+        )
+
+    def report(self) -> dict:
+        """What ReregisterSlaveMessage carries: every task with its latest state and the state
+        and uuid of its oldest unacknowledged update (terminal ones too, until acknowledged;
+        queued ones as TASK_STAGING), the custom executors still running (command executors
+        are the agent's own and are not reported), and each framework's FrameworkInfo."""
+        tasks: list[dict] = []
+        reported: set[tuple[str, str]] = set()
+
+        def add(framework_id: str, task: dict, state: str) -> None:
+            key = (framework_id, task["task_id"]["value"])
+            if key in reported:
+                return
+            reported.add(key)
+            entry = {"framework_id": framework_id, "task": task, "state": state}
+            stream = self.streams.get(key)
+            if stream is not None and stream.updates:
+                entry["status_update_state"] = stream.updates[0]["state"]
+                entry["status_update_uuid"] = stream.updates[0].get("uuid")
+            tasks.append(entry)
+
+        for (framework_id, _), run in self.runs.items():
+            add(framework_id, run.task, run.state)
+        for run in self.completed_runs:
+            if (run.framework_id, run.task_id) in self.streams:  # not yet acknowledged
+                add(run.framework_id, run.task, run.state)
+        executors = []
+        for (framework_id, _), executor in self.executors.items():
+            for task_id, task in executor.tasks.items():
+                state = "TASK_STAGING" if task_id in executor.queued else None
+                add(framework_id, task, state or executor.task_states.get(task_id, "TASK_STAGING"))
+            for done in executor.completed_tasks:
+                task_id = done["task"]["task_id"]["value"]
+                if (framework_id, task_id) in self.streams:
+                    add(framework_id, done["task"], done["state"])
+            if executor.state != "TERMINATED":
+                executors.append(executor.info)
+        frameworks = [
+            info for fid, info in self.frameworks.items() if fid not in self.removed_frameworks
+        ]
+        return {"tasks": tasks, "executors": executors, "frameworks": frameworks}
+
+    def _connected(self, master_info: dict, ping_timeout: float | None) -> None:
+        self.connected = True
         self.master_info = master_info
+        if self._registration_timer is not None:
+            self._registration_timer.cancel()
+            self._registration_timer = None
+        self._ping_timeout = ping_timeout
+        self._last_ping = time.monotonic()
+        self._arm_ping_timer()
+        # The status update manager resumes: what waited goes out now, and is retried.
+        for key, stream in self.streams.items():
+            if stream.updates:
+                if stream.timer is not None:
+                    stream.timer.cancel()
+                stream.interval = self.status_update_retry
+                self._forward(key)
+
+    def on_registered(
+        self, agent_id: str, master_info: dict, ping_timeout: float | None = None
+    ) -> None:
+        if self.connected:
+            return  # the answer to a retry; Mesos logs "Already registered"
+        self.id = agent_id
         slaves = self.work_dir / "slaves"
         (slaves / agent_id).mkdir(parents=True, exist_ok=True)
         _relink(slaves / "latest", agent_id)
+        self._connected(master_info, ping_timeout)
         self.registered.set()
         log.info("agent %s registered on port %d", agent_id, self.port)
 
+    def on_reregistered(
+        self,
+        agent_id: str,
+        master_info: dict,
+        ping_timeout: float | None = None,
+        reconciliations: list[dict] | None = None,
+    ) -> None:
+        if not self.connected:
+            log.info("agent %s reregistered with master %s", agent_id, master_info.get("pid"))
+            self._connected(master_info, ping_timeout)
+        for wanted in reconciliations or []:
+            # slave.cpp `reregistered`: a task that the master knows and this agent does not
+            # (its RunTask was lost) ends, so that the master forgets it.
+            framework_id, task_id = wanted["framework_id"], wanted["task_id"]
+            if self._knows_task(framework_id, task_id):
+                continue
+            capabilities = wanted.get("framework", {}).get("capabilities", [])
+            partition_aware = any(c.get("type") == "PARTITION_AWARE" for c in capabilities)
+            status = task_status(
+                task_id,
+                "TASK_DROPPED" if partition_aware else "TASK_LOST",
+                "SOURCE_AGENT",
+                agent_id=self.id,
+                reason="REASON_RECONCILIATION",
+                message="Reconciliation: task unknown to the agent",
+                with_uuid=True,
+            )
+            self._queue_update(framework_id, status)
+
+    def _knows_task(self, framework_id: str, task_id: str) -> bool:
+        return (
+            (framework_id, task_id) in self.runs
+            or (framework_id, task_id) in self.streams
+            or self._executor_of_task(framework_id, task_id) is not None
+        )
+
+    # -- health checks: the master pings, the agent answers and watches for silence ----------
+
+    def _arm_ping_timer(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+        if self._ping_timeout is not None:
+            self._ping_timer = self.after(self._ping_timeout, self._ping_overdue)
+
+    def _ping_overdue(self) -> None:
+        # Timers run before the mailbox: pings that a busy agent has not read yet wait in it.
+        # Look again once they have been read.
+        self.dispatch(self._check_pings)
+
+    def _check_pings(self) -> None:
+        if not self.connected or self._ping_timeout is None:
+            return
+        silent = time.monotonic() - self._last_ping
+        if silent < self._ping_timeout:
+            self._ping_timer = self.after(self._ping_timeout - silent, self._ping_overdue)
+            return
+        # slave.cpp `pingTimeout`: "No pings from master received within ..."; the agent
+        # detects the master again and reregisters (the master may have marked it unreachable
+        # meanwhile).
+        log.info(
+            "%s: no pings from the master within %s; reregistering",
+            self.name,
+            protocol.format_duration(self._ping_timeout),
+        )
+        if self.zk is None:
+            self._new_master(self._fixed_master)
+        else:
+            self._master_detected(self._detected)
+
     def on_ping(self) -> None:
+        self._last_ping = time.monotonic()
         self.master.send("pong", self.id)
 
     def _sandbox(self, framework_id: str, executor_id: str) -> tuple[str, Path]:
@@ -733,6 +994,9 @@ class Agent(Actor):
         }
         if process is not None:
             status["container_status"]["executor_pid"] = process.pid
+        self._queue_update(framework_id, status)
+
+    def _queue_update(self, framework_id: str, status: dict) -> None:
         if framework_id in self.removed_frameworks:
             return
         key = (framework_id, status["task_id"]["value"])
@@ -745,6 +1009,8 @@ class Agent(Actor):
         stream = self.streams.get(key)
         if stream is None or not stream.updates:
             return
+        if not self.connected:
+            return  # paused: it goes out when the agent has (re)registered
         self.master.send(
             "status_update",
             self.id,
@@ -771,6 +1037,14 @@ class Agent(Actor):
             path = path[len("/slave(1)") :]
         if path == "/api/v1/executor":
             return self.executor_endpoint(request)
+        if path == "/link":
+            # Messages from masters of other processes (see master.HttpLink).
+            decoded = decode_link_message(request, AGENT_MESSAGES)
+            if isinstance(decoded, Response):
+                return decoded
+            message, args = decoded
+            self.dispatch(getattr(self, "on_" + message), *args)
+            return Response(202)
         if path == "/files/read":
             return self.call(self.files_read, request)
         if path == "/files/browse":

@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from localmesos.cluster import DEFAULT_RESOURCES, LocalCluster
+from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
+from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.protocol import parse_duration
 from localmesos.resources import Resources
+from localmesos.zookeeper import ZooKeeper, ZooKeeperError
 
 
 def duration(text: str) -> float:
@@ -37,6 +42,14 @@ def port(text: str) -> int:
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"invalid port '{text}': expected 0-65535 (0 = any)")
     return number
+
+
+def zk_url(text: str) -> str:
+    try:
+        parse_zk_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text.rstrip("/")
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -72,10 +85,36 @@ def read_credentials(path: Path) -> dict[str, str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="localmesos",
-        description="A Mesos-compatible cluster on this machine: one master and N agents that "
-        "run tasks as local processes and speak the Mesos v1 HTTP APIs.",
+        description="A Mesos-compatible cluster on this machine: one master (or several, "
+        "electing a leader in ZooKeeper) and N agents that run tasks as local processes and "
+        "speak the Mesos v1 HTTP APIs.",
+        epilog="One part per process instead: `localmesos zookeeper`, `localmesos master "
+        "--zk URL`, `localmesos agents --zk URL` (each with --help).",
     )
-    p.add_argument("--port", type=port, default=5050, help="master port (default 5050)")
+    p.add_argument(
+        "--port",
+        type=port,
+        default=5050,
+        help="master port (default 5050); with several masters, the first of consecutive ports",
+    )
+    p.add_argument(
+        "--masters",
+        type=int,
+        default=1,
+        help="number of masters (default 1); more than one starts a private ZooKeeper, and "
+        "frameworks find the leader at the zk:// URL printed",
+    )
+    p.add_argument(
+        "--zookeeper",
+        action="store_true",
+        help="run even a single master under ZooKeeper (implied by --masters 2 or more)",
+    )
+    p.add_argument(
+        "--zk-port",
+        type=port,
+        default=0,
+        help="the private ZooKeeper's port (default 0 = any free port)",
+    )
     p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--agents", type=int, default=2, help="number of agents (default 2)")
     p.add_argument(
@@ -110,24 +149,85 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def process_parser(command: str) -> argparse.ArgumentParser:
+    """`localmesos zookeeper|master|agents`: one part of a cluster per process. The masters and
+    the agents then talk over HTTP (each POSTs the other's messages to its `/link`)."""
+    descriptions = {
+        "zookeeper": "A private ZooKeeper server for masters and agents of other processes.",
+        "master": "One master. With --zk it joins the election there: it leads or stands by.",
+        "agents": "N agents that register with the masters found at --zk (or --master).",
+    }
+    p = argparse.ArgumentParser(prog=f"localmesos {command}", description=descriptions[command])
+    if command == "zookeeper":
+        p.add_argument("--zk-port", type=port, default=2181, help="client port (default 2181)")
+    if command == "master":
+        p.add_argument(
+            "--zk", type=zk_url, help="the masters' zk:// URL (e.g. zk://127.0.0.1:2181/mesos)"
+        )
+        p.add_argument(
+            "--zk-session-timeout",
+            type=duration,
+            default=ZK_SESSION_TIMEOUT,
+            help="how long ZooKeeper keeps a dead master's place (default 2secs; Mesos: 10secs)",
+        )
+        p.add_argument("--port", type=port, default=5050, help="master port (default 5050)")
+        p.add_argument(
+            "--allocation-interval",
+            type=duration,
+            default=1.0,
+            help="time between allocation rounds (default 1secs)",
+        )
+        p.add_argument(
+            "--agent-timeout",
+            type=duration,
+            default=2.0,
+            help="how long an agent may stay silent before it is lost (default 2secs)",
+        )
+        p.add_argument(
+            "--credentials",
+            type=Path,
+            help="require HTTP basic authentication from frameworks (Mesos format)",
+        )
+    if command == "agents":
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument("--zk", type=zk_url, help="the masters' zk:// URL")
+        where.add_argument("--master", help="one master's HOST:PORT")
+        p.add_argument("--agents", type=int, default=2, help="number of agents (default 2)")
+        p.add_argument(
+            "--resources",
+            type=resources,
+            default=Resources.parse(DEFAULT_RESOURCES),
+            help=f'each agent\'s resources (default "{DEFAULT_RESOURCES}")',
+        )
+    if command != "zookeeper":
+        p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--work-dir", type=Path, help="default: a temporary directory")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("zookeeper", "master", "agents"):
+        return run_process(argv[0], process_parser(argv[0]).parse_args(argv[1:]))
     args = parser().parse_args(argv)
     if args.agents < 0:
         parser().error(f"argument --agents: must be 0 or more, not {args.agents}")
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(message)s",
-    )
+    if args.masters < 1:
+        parser().error(f"argument --masters: must be 1 or more, not {args.masters}")
+    if args.port and args.port + args.masters - 1 > 65535:
+        parser().error(f"argument --port: {args.masters} masters do not fit above {args.port}")
+    setup_logging(args.verbose)
     try:
         credentials = read_credentials(args.credentials) if args.credentials else None
     except ValueError as error:
         print(f"localmesos: {error}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     cluster = LocalCluster(
         args.agents,
+        masters=args.masters,
+        zookeeper=args.zookeeper,
+        zk_port=args.zk_port,
         ip=args.ip,
         port=args.port,
         resources=args.resources,
@@ -136,24 +236,128 @@ def main(argv: list[str] | None = None) -> int:
         agent_timeout=args.agent_timeout,
         credentials=credentials,
     )
+
+    def ready() -> str:
+        if not cluster.ha:
+            return (
+                f"localmesos: master at {cluster.url} with {args.agents} agents "
+                f"(work dir {cluster.work_dir})"
+            )
+        # The leader's URL first, as for one master; then where frameworks should look.
+        standbys = [f"http://{m}" for m in cluster.masters if m != cluster.leader]
+        return (
+            f"localmesos: leading master at {cluster.url} with {args.agents} agents; "
+            f"masters at {cluster.master} (standby {', '.join(standbys) or 'none'}; "
+            f"work dir {cluster.work_dir})"
+        )
+
+    return serve(cluster, ready, f"{args.ip}:{args.port}")
+
+
+def run_process(command: str, args: argparse.Namespace) -> int:
+    setup_logging(args.verbose)
+    if command == "zookeeper":
+        return serve_zookeeper(args)
+    if command == "agents" and args.agents < 1:
+        process_parser(command).error(f"argument --agents: must be 1 or more, not {args.agents}")
+    credentials = None
+    if command == "master" and args.credentials:
+        try:
+            credentials = read_credentials(args.credentials)
+        except ValueError as error:
+            print(f"localmesos: {error}", file=sys.stderr)
+            return 2
+    if command == "master":
+        cluster = LocalCluster(
+            0,
+            masters=1,
+            join=args.zk,
+            links="http",
+            ip=args.ip,
+            port=args.port,
+            work_dir=args.work_dir,
+            allocation_interval=args.allocation_interval,
+            agent_timeout=args.agent_timeout,
+            credentials=credentials,
+            zk_session_timeout=args.zk_session_timeout,
+        )
+
+        def ready() -> str:
+            where = f"in the election at {args.zk}" if args.zk else "alone (no --zk)"
+            return f"localmesos: master at http://{cluster.masters[0]} {where}"
+
+        return serve(cluster, ready, f"{args.ip}:{args.port}")
+    cluster = LocalCluster(
+        args.agents,
+        masters=0,
+        join=args.zk or args.master,
+        ip=args.ip,
+        resources=args.resources,
+        work_dir=args.work_dir,
+    )
+
+    def agents_ready() -> str:
+        ports = ", ".join(str(a.port) for a in cluster._agents)
+        return (
+            f"localmesos: {args.agents} agents (ports {ports}) registered with the masters at "
+            f"{cluster.master} (work dir {cluster.work_dir})"
+        )
+
+    return serve(cluster, agents_ready, args.ip)
+
+
+def serve_zookeeper(args: argparse.Namespace) -> int:
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="localmesos-zookeeper-"))
+    server = ZooKeeper(work_dir, args.zk_port)
+    try:
+        server.start()
+    except ZooKeeperError as error:
+        print(f"localmesos: {error}", file=sys.stderr)
+        return 1
+    stop = stop_on_signals()
+    try:
+        print(f"localmesos: ZooKeeper at {server.url()} (work dir {work_dir})", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        if args.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return 0
+
+
+def serve(cluster: LocalCluster, ready: Callable[[], str], address: str) -> int:
+    """Start ``cluster``, print its ready line, and run until SIGINT or SIGTERM."""
+    stop = stop_on_signals()
     try:
         cluster.start()
     except OSError as error:
-        print(
-            f"localmesos: cannot listen on {args.ip}:{args.port}: {error.strerror}", file=sys.stderr
-        )
+        print(f"localmesos: cannot listen on {address}: {error.strerror}", file=sys.stderr)
+        return 1
+    except (ZooKeeperError, ZooKeeperUnavailable, TimeoutError) as error:
+        print(f"localmesos: {error}", file=sys.stderr)
         return 1
     try:
-        print(
-            f"localmesos: master at {cluster.url} with {args.agents} agents "
-            f"(work dir {cluster.work_dir})",
-            flush=True,
-        )
+        print(ready(), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         cluster.stop()
     return 0
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+    )
 
 
 if __name__ == "__main__":

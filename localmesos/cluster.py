@@ -1,15 +1,23 @@
-"""LocalCluster: a master and its agents in this process, with fault injection.
+"""LocalCluster: masters and agents in this process, with fault injection.
 
     with LocalCluster(agents=2) as cluster:
         driver = MesosSchedulerDriver(scheduler, framework, cluster.master)
 
-The master and the agents talk only through links (`send(message, *args)`), never by calling
-each other, so that they can later run in separate processes with the links carried over HTTP.
+    with LocalCluster(agents=2, masters=3) as cluster:  # a private ZooKeeper, and HA
+        driver = MesosSchedulerDriver(scheduler, framework, cluster.master)  # zk://...
+        cluster.kill_master()
+
+The masters and the agents talk only through links (`send(message, *args)`), never by calling
+each other: direct ones within this process (`LocalLink`), or `master.HttpLink`s, which carry
+the same messages over HTTP, between processes (`links="http"`, and `localmesos master` and
+`localmesos agents`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -17,22 +25,53 @@ from pathlib import Path
 from typing import Any
 
 from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
-from localmesos.master import Master, MasterFlags
+from localmesos.master import HttpLink, Master, MasterFlags, master_link_url
 from localmesos.processes import Launcher
 from localmesos.resources import Resources
+from localmesos.zookeeper import ZooKeeper
+
+log = logging.getLogger("localmesos")
 
 DEFAULT_RESOURCES = "cpus:2;mem:2048;disk:4096;ports:[31000-31999]"
+# Mesos's masters hold 10 s ZooKeeper sessions, so a crashed leader is succeeded 10 s later at
+# the soonest. Two seconds keep the failover quick to watch, and still far above what a local
+# ZooKeeper needs to see a live master's heartbeats.
+ZK_SESSION_TIMEOUT = 2.0
+# How fast agents come back to a new master: Mesos's --registration_backoff_factor is 1 s and
+# its retries go up to a minute; a local cluster has a handful of agents, not thousands.
+REGISTRATION_BACKOFF_FACTOR = 0.1
+REGISTRATION_RETRY_MAX = 1.0
+
+
+class NoLeader(RuntimeError):
+    """No master leads at the moment (during an election, or with every master dead)."""
+
+
+class Partition:
+    """The network between one agent and the masters: cut until a moment, or whole."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    @property
+    def cut(self) -> bool:
+        return time.monotonic() < self.until
 
 
 class LocalLink:
     """Delivers a message to an actor of this process: asynchronously, in order, and dropped
-    when the receiver is dead, as libprocess delivers messages between processes."""
+    when the receiver is dead or the partition between the two is cut, as libprocess
+    delivers messages between processes."""
 
-    def __init__(self, target: Any, prefix: str = "") -> None:
+    def __init__(self, target: Any, prefix: str = "", partition: Partition | None = None) -> None:
         self.target = target
         self.prefix = prefix
+        self.partition = partition
 
     def send(self, message: str, *args: Any) -> None:
+        if self.partition is not None and self.partition.cut:
+            log.debug("partition: dropping %s to %s", message, self.target.name)
+            return
         if self.target.alive:
             self.target.dispatch(getattr(self.target, self.prefix + message), *args)
 
@@ -42,6 +81,8 @@ class LocalCluster:
         self,
         agents: int = 2,
         *,
+        masters: int = 1,
+        zookeeper: bool = False,
         ip: str = "127.0.0.1",
         port: int = 0,
         resources: str | Resources = DEFAULT_RESOURCES,
@@ -51,16 +92,39 @@ class LocalCluster:
         credentials: dict[str, str] | None = None,
         status_update_retry: float = STATUS_UPDATE_RETRY,
         executor_registration_timeout: float = EXECUTOR_REGISTRATION_TIMEOUT,
+        zk_session_timeout: float = ZK_SESSION_TIMEOUT,
+        zk_port: int = 0,
+        join: str | None = None,
+        links: str = "local",
     ) -> None:
+        """``join``: the masters live elsewhere, found at this "zk://..." URL (or this one
+        "ip:port"); the cluster then starts no ZooKeeper, and its own masters (if any) join
+        that election. ``links``: "local" (direct, in this process) or "http" (the agents
+        and the masters talk over HTTP, as separate processes must)."""
         if agents < 0:
             raise ValueError(f"agents must be 0 or more, not {agents}")
+        if masters < (0 if join else 1):
+            raise ValueError(f"masters must be 1 or more, not {masters}")
+        if join is not None and not join.startswith("zk://") and masters:
+            raise ValueError("masters can only join other masters through a zk:// URL")
+        if links not in ("local", "http"):
+            raise ValueError(f"links are 'local' or 'http', not {links!r}")
         self._agent_count = agents
+        self._master_count = masters
+        self._join = join
+        # Agents of a cluster without masters of its own can only reach them over HTTP.
+        self.links = "http" if join is not None and not masters else links
+        # More than one master needs an election; one master under ZooKeeper is asked for.
+        self.ha = masters > 1 or zookeeper or (join is not None and join.startswith("zk://"))
         self.ip = ip
+        self.port = port
         self.resources = Resources.parse(resources) if isinstance(resources, str) else resources
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="localmesos-"))
         self.status_update_retry = status_update_retry
         self.executor_registration_timeout = executor_registration_timeout
+        self.zk_session_timeout = zk_session_timeout
+        self._zk_port = zk_port
         self._flags = MasterFlags(
             ip=ip,
             port=port,
@@ -68,32 +132,50 @@ class LocalCluster:
             agent_timeout=agent_timeout,
             credentials=credentials,
             work_dir=str(self.work_dir),
+            zk_session_timeout=zk_session_timeout,
         )
-        self._master: Master | None = None
+        self._zookeeper: ZooKeeper | None = None
+        self._masters: list[Master] = []
         self._agents: list[Agent] = []
+        self._partitions: dict[int, Partition] = {}  # by id() of the agent
         self._launcher: Launcher | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
-    def start(self) -> LocalCluster:
+    def start(self, timeout: float = 30) -> LocalCluster:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._launcher = Launcher()
         try:
-            self._master = Master(self._flags)
-            self._master.start()
+            if self._join is not None:
+                if self._join.startswith("zk://"):
+                    self._flags.zk = self._join
+            elif self.ha:
+                self._zookeeper = ZooKeeper(self.work_dir / "zookeeper", self._zk_port)
+                self._zookeeper.start(timeout)
+                self._flags.zk = self._zookeeper.url()
+            for index in range(self._master_count):
+                self.add_master(self.port + index if self.port else 0)
+            if self._join is None:
+                # Masters that join others may well be standbys: no leader to wait for here.
+                self.wait_for_leader(timeout)
             for _ in range(self._agent_count):
-                self.add_agent()
+                self.add_agent(timeout=timeout)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Kill every task and stop every component; nothing that the cluster started lives on."""
+        """Kill every task and stop every component, ZooKeeper last; nothing that the cluster
+        started lives on."""
         for agent in self._agents:
             agent.stop()
-        if self._master is not None:
-            self._master.stop()
+        # Standbys first: a leader withdrawn before them would hand its place to one of them.
+        for master in sorted(self._masters, key=lambda m: m.serving):
+            if master.alive:
+                master.stop()
+        if self._zookeeper is not None:
+            self._zookeeper.stop()
         if self._launcher is not None:
             self._launcher.close()
             self._launcher = None
@@ -110,12 +192,32 @@ class LocalCluster:
 
     @property
     def master(self) -> str:
-        """The master as pymesos takes it: "127.0.0.1:PORT"."""
+        """The master as pymesos takes it: "127.0.0.1:PORT", or with ZooKeeper the
+        "zk://127.0.0.1:PORT/mesos" URL where the masters elect their leader."""
+        if self._flags.zk is not None:
+            return self._flags.zk
+        if self._join is not None:
+            return self._join
         return self._running_master().address
 
     @property
+    def zk(self) -> str | None:
+        return self._flags.zk
+
+    @property
+    def leader(self) -> str:
+        """The leading master's "ip:port"; NoLeader during an election."""
+        return self._leader().address
+
+    @property
+    def masters(self) -> list[str]:
+        """The "ip:port" of every master that is up, leading or not."""
+        return [m.address for m in self._masters if m.alive]
+
+    @property
     def url(self) -> str:
-        return f"http://{self.master}"
+        """The leading master's URL."""
+        return f"http://{self.leader}"
 
     @property
     def agents(self) -> list[str]:
@@ -127,11 +229,18 @@ class LocalCluster:
         return f"http://{agent.ip}:{agent.port}"
 
     def _running_master(self) -> Master:
-        if self._master is None:
+        if not self._masters:
             raise RuntimeError(
                 "the cluster is not started: use `with LocalCluster() as c:` or call start()"
             )
-        return self._master
+        return self._masters[0]
+
+    def _leader(self) -> Master:
+        self._running_master()
+        for master in self._masters:
+            if master.alive and master.serving:
+                return master
+        raise NoLeader("no master leads at the moment")
 
     def _agent(self, agent_id: str) -> Agent:
         for agent in self._agents:
@@ -140,16 +249,73 @@ class LocalCluster:
         known = ", ".join(self.agents) or "none"
         raise KeyError(f"no running agent {agent_id!r} (running: {known})")
 
+    def _link_to_master(self, master_info: dict, partition: Partition) -> Any:
+        """How an agent reaches the master that ZooKeeper names: over HTTP, or within this
+        process by its port."""
+        address = master_info.get("address", {})
+        ip = address.get("ip", self.ip)
+        port = address.get("port", master_info.get("port"))
+        if self.links == "http":
+            return HttpLink.to(master_link_url(f"{ip}:{port}"))
+        for master in self._masters:
+            if master.server.port == port and master.flags.ip == ip:
+                return LocalLink(master, partition=partition)
+        raise LookupError(f"master {master_info.get('pid')} is not in this process")
+
+    # -- masters --------------------------------------------------------------------------------
+
+    def add_master(self, port: int = 0) -> str:
+        """Start one more master (under ZooKeeper, a standby unless nobody leads)."""
+        if self._masters and not self.ha:
+            raise RuntimeError("a second master needs ZooKeeper: LocalCluster(masters=2, ...)")
+        master = Master(dataclasses.replace(self._flags, port=port))
+        self._masters.append(master)
+        master.start()
+        return master.address
+
+    def wait_for_leader(self, timeout: float = 30, interval: float = 0.02) -> str:
+        """Wait until a master leads; returns its "ip:port"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.leader
+            except NoLeader:
+                if time.monotonic() > deadline:
+                    raise NoLeader(f"no master was elected within {timeout} s") from None
+            time.sleep(interval)
+
+    def kill_master(self) -> str:
+        """The leading master dies as a SIGKILLed process does: its event streams break, and
+        its znode lasts until ZooKeeper expires its session (`zk_session_timeout`). Another
+        master is then elected, and agents and frameworks find it. Returns its address."""
+        if not self.ha:
+            raise RuntimeError("kill_master needs standby masters: LocalCluster(masters=3, ...)")
+        leader = self._leader()
+        leader.crash()
+        return leader.address
+
     # -- fault injection ------------------------------------------------------------------------
 
     def add_agent(self, resources: str | Resources | None = None, timeout: float = 10) -> str:
         """Start one more agent and wait until the master has registered it; returns its ID."""
-        master = self._running_master()
-        assert self._launcher is not None
+        assert self._launcher is not None, "the cluster is not started"
         if isinstance(resources, str):
             resources = Resources.parse(resources)
+        partition = Partition()
+        options: dict[str, Any] = {}
+        master_link: Any = None
+        if self._flags.zk is not None:
+            options = {
+                "zk": self._flags.zk,
+                "link_to_master": lambda info: self._link_to_master(info, partition),
+                "zk_session_timeout": self.zk_session_timeout,
+            }
+        elif self.links == "http":
+            master_link = HttpLink.to(master_link_url(self.master))
+        else:
+            master_link = LocalLink(self._running_master(), partition=partition)
         agent = Agent(
-            LocalLink(master),
+            master_link,
             ip=self.ip,
             resources=resources or self.resources,
             work_dir=self.work_dir,
@@ -157,9 +323,16 @@ class LocalCluster:
             status_update_retry=self.status_update_retry,
             executor_registration_timeout=self.executor_registration_timeout,
             name=f"agent-{len(self._agents) + 1}",
+            registration_backoff_factor=REGISTRATION_BACKOFF_FACTOR,
+            registration_retry_max=REGISTRATION_RETRY_MAX,
+            **options,
         )
         self._agents.append(agent)
-        agent.start(LocalLink(agent, prefix="on_"))
+        self._partitions[id(agent)] = partition
+        if self.links == "http":
+            agent.start(HttpLink.to(agent.link_url))
+        else:
+            agent.start(LocalLink(agent, prefix="on_", partition=partition))
         if not agent.registered.wait(timeout):
             raise TimeoutError(f"agent on port {agent.port} did not register within {timeout} s")
         assert agent.id is not None
@@ -169,6 +342,19 @@ class LocalCluster:
         """The agent and all its processes die at once, as a machine would. The master notices
         when its health checks time out (agent_timeout)."""
         self._agent(agent_id).crash()
+
+    def partition_agent(self, agent_id: str, seconds: float) -> None:
+        """Cut the network between the agent and the masters for ``seconds``: every message
+        either way is lost, pings included. Longer than agent_timeout, the master marks the
+        agent unreachable; when the cut heals, the agent, missing pings, reregisters."""
+        agent = self._agent(agent_id)
+        if self.links != "local":
+            raise RuntimeError("partitions cut local links only; this cluster's go over HTTP")
+        self._partitions[id(agent)].until = time.monotonic() + seconds
+
+    def heal_partition(self, agent_id: str) -> None:
+        """End a partition now."""
+        self._partitions[id(self._agent(agent_id))].until = 0.0
 
     def kill_executor(self, framework_id: str, executor_id: str) -> None:
         """SIGKILL an executor's process group, as a crash would (for a command task, the
@@ -188,15 +374,25 @@ class LocalCluster:
     # -- inspection -----------------------------------------------------------------------------
 
     def state(self) -> dict:
-        """The same dict as GET /master/state."""
-        master = self._running_master()
-        return json.loads(json.dumps(master.call(master.state_json)))
+        """The same dict as GET /master/state on the leading master (NoLeader if none)."""
+        master = self._leader()
+        try:
+            state = master.call(master.state_json)
+        except RuntimeError:
+            if master.alive:
+                raise
+            raise NoLeader("the leading master went away") from None
+        return json.loads(json.dumps(state))
 
     def wait_for(self, predicate: Any, timeout: float = 10, interval: float = 0.02) -> Any:
-        """Poll ``predicate(state)`` until it returns something true; returns that value."""
+        """Poll ``predicate(state)`` until it returns something true; returns that value.
+        While no master leads (a failover), it waits for one."""
         deadline = time.monotonic() + timeout
         while True:
-            result = predicate(self.state())
+            try:
+                result = predicate(self.state())
+            except NoLeader:
+                result = None
             if result:
                 return result
             if time.monotonic() > deadline:

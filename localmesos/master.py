@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import http.client
 import json
 import logging
 import math
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
 from localmesos.allocator import DEFAULT_REFUSE_SECONDS, Allocator
+from localmesos.election import SESSION_TIMEOUT, Contender, Detector
 from localmesos.protocol import Invalid, is_terminal, task_status
 from localmesos.resources import Resources
-from localmesos.web import EventStream, Request, Response, Server
+from localmesos.web import EventStream, Request, Response, Server, dumps
 
 log = logging.getLogger("localmesos.master")
 
@@ -34,6 +40,152 @@ MAX_COMPLETED_FRAMEWORKS = 50
 AGENT_CAPABILITIES = ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"]
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
+
+
+# The endpoints that a master which does not lead answers with a redirect to the leader (or 503)
+# instead of its own answer (http.cpp, each handler's `if (!master->elected())`, research §2).
+LEADER_ONLY = frozenset(
+    {
+        "/api/v1/scheduler",
+        "/api/v1",
+        "/api/v1/operator",
+        "/state",
+        "/state.json",
+        "/frameworks",
+        "/slaves",
+        "/tasks",
+        "/teardown",
+    }
+)
+
+
+def from_agent(method: Callable[..., None]) -> Callable[..., None]:
+    """A message that agents send over their links. A master that does not lead drops it, as
+    Mesos's does with every libprocess message ("Dropping '...' message since not elected
+    yet", `Master::consume(MessageEvent&&)`); the agent retries or re-registers."""
+
+    @functools.wraps(method)
+    def guarded(self: Master, *args: Any) -> None:
+        if not self.serving:
+            log.info("master %s: dropping %s since not elected yet", self.address, method.__name__)
+            return
+        method(self, *args)
+
+    return guarded
+
+
+# The messages each side accepts over HTTP links: the methods the in-process links call, and no
+# other (a link must not be a way to call anything at all). Agent methods carry the `on_` prefix.
+MASTER_MESSAGES = frozenset(
+    {
+        "register_agent",
+        "reregister_agent",
+        "pong",
+        "status_update",
+        "executor_exited",
+        "executor_message",
+    }
+)
+AGENT_MESSAGES = frozenset(
+    {
+        "registered",
+        "reregistered",
+        "ping",
+        "run_task",
+        "kill_task",
+        "shutdown_executor",
+        "shutdown_framework",
+        "framework_message",
+        "acknowledge",
+    }
+)
+# A peer that takes longer than this to take a message is treated as gone for that message.
+LINK_TIMEOUT = 5.0
+
+
+class HttpLink:
+    """A link to a master or an agent of another process: each message is one POST of
+    `{"message": ..., "args": [...]}` to the peer's `/link` endpoint, sent in order by the
+    link's own thread. A message that cannot be delivered is dropped, as libprocess drops
+    messages to a process that has gone; the protocols above already retry what matters.
+    A link passed as an argument travels as `{"$link": URL}`.
+
+    One link (and thread) per URL, shared: agents hand over their link at every
+    (re)registration, and masters must not collect threads."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"a link URL is http://HOST:PORT/PATH, not {url!r}")
+        self.url = url
+        self._host, self._port, self._path = parts.hostname, parts.port, parts.path
+        self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._deliver, name=f"link {url}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def to(cls, url: str) -> HttpLink:
+        with _HTTP_LINKS_LOCK:
+            link = _HTTP_LINKS.get(url)
+            if link is None:
+                link = _HTTP_LINKS[url] = cls(url)
+            return link
+
+    def send(self, message: str, *args: Any) -> None:
+        self._outbox.put(dumps({"message": message, "args": [_encode_arg(a) for a in args]}))
+
+    def _deliver(self) -> None:
+        connection: http.client.HTTPConnection | None = None
+        while True:
+            body = self._outbox.get()
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection(
+                        self._host, self._port, timeout=LINK_TIMEOUT
+                    )
+                connection.request("POST", self._path, body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 202:
+                    log.warning("link %s: %d %s", self.url, response.status, response.reason)
+            except (OSError, http.client.HTTPException) as error:
+                log.debug("link %s: dropping a message (%s)", self.url, error)
+                if connection is not None:
+                    connection.close()
+                connection = None
+
+
+def master_link_url(address: str) -> str:
+    """Where agents of other processes send a master ("ip:port") their messages."""
+    return f"http://{address}/master/link"
+
+
+_HTTP_LINKS: dict[str, HttpLink] = {}
+_HTTP_LINKS_LOCK = threading.Lock()
+
+
+def _encode_arg(value: Any) -> Any:
+    if isinstance(value, HttpLink):
+        return {"$link": value.url}
+    return value
+
+
+def decode_link_message(request: Request, accepted: frozenset[str]) -> tuple[str, list] | Response:
+    """The message and arguments of a POST to `/link`, links made HttpLinks again; or the
+    response that refuses it."""
+    if request.method != "POST":
+        return Response.text(405, "Expecting 'POST'", Allow="POST")
+    try:
+        body = json.loads(request.body)
+        message, args = body["message"], list(body["args"])
+    except (ValueError, KeyError, TypeError):
+        return Response.text(400, 'Expecting {"message": ..., "args": [...]}')
+    if message not in accepted:
+        return Response.text(400, f"Unknown link message {message!r}")
+    decoded = [
+        HttpLink.to(a["$link"]) if isinstance(a, dict) and set(a) == {"$link"} else a for a in args
+    ]
+    return message, decoded
 
 
 def version_json() -> dict:
@@ -87,6 +239,9 @@ class Framework:
     failover_timer: Timer | None = None
     reregistered_time: float | None = None
     unregistered_time: float = 0.0
+    # Framework::State RECOVERED: a new master learnt of it from a reregistering agent and it
+    # has not subscribed yet. Not connected, not active, no offers, no failover timer (§3).
+    recovered: bool = False
 
     @property
     def connected(self) -> bool:
@@ -149,6 +304,12 @@ class MasterFlags:
     credentials: dict[str, str] | None = None
     heartbeat_interval: float = HEARTBEAT_SECONDS
     work_dir: str = ""
+    # --zk: with it the master contends for leadership in ZooKeeper and serves only once
+    # elected; without it, it leads alone from the start, as before.
+    zk: str | None = None
+    # MASTER_CONTENDER_ZK_SESSION_TIMEOUT is 10 s in Mesos, and not a flag; LocalCluster passes
+    # less, so that a crashed leader's znode expires, and a successor is elected, sooner.
+    zk_session_timeout: float = SESSION_TIMEOUT
 
 
 class Master(Actor):
@@ -171,6 +332,15 @@ class Master(Actor):
         self.counters: dict[str, int] = {}
         self.server = Server(flags.ip, flags.port, self.route, "master")
         self.hostname = protocol.hostname_for(flags.ip)
+        # Leadership. HTTP threads read these two without going through the actor, because a
+        # standby answers every request with them, and pymesos retries a 503 in a tight loop
+        # (§6.4): a reference read is atomic, and a moment's staleness is what a Mesos master
+        # shows during an election too. Only the actor's thread writes them.
+        self.serving = False  # elected and serving, as Mesos's `elected()` once recovered
+        self.leader: dict | None = None  # the leader's MasterInfo, as the detector last saw it
+        self.elected_time: float | None = None
+        self._contender: Contender | None = None
+        self._detector: Detector | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -181,12 +351,108 @@ class Master(Actor):
     def start(self) -> None:
         self.start_actor()
         self.server.start()
-        self.dispatch(self._allocation_tick)
-        self.dispatch(self._ping_agents)
+        if self.flags.zk is None:
+            self.dispatch(self._elected)
+            return
+        # Mesos's master watches the leader with a detector and contends with a contender, both
+        # on the --zk URL. Their callbacks run on their own threads: hand them to the actor.
+        try:
+            self._detector = Detector(
+                self.flags.zk,
+                lambda info: self.dispatch(self._leader_detected, info),
+                session_timeout=self.flags.zk_session_timeout,
+            ).start()
+            self._contender = Contender(
+                self.flags.zk,
+                self.master_info(),
+                on_elected=lambda: self.dispatch(self._elected),
+                on_lost=lambda why: self.dispatch(self._lost_leadership, why),
+                session_timeout=self.flags.zk_session_timeout,
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
+        """A clean stop: the znode goes at once, so the next master is elected at once."""
+        if self._contender is not None:
+            self._contender.withdraw()
+        self._shut_down()
+
+    def crash(self) -> None:
+        """Die as a SIGKILLed master does: no goodbye to ZooKeeper, so its znode, and its
+        leadership in the eyes of everyone else, lasts until its session expires."""
+        if self._contender is not None:
+            self._contender.abandon()
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        self.serving = False
+        if self._detector is not None:
+            self._detector.stop()
         self.server.stop()
-        self.stop_actor()
+        self.stop_actor()  # on its own thread (lost leadership) it does not wait for itself
+        self._fail_pending_calls()
+
+    def _fail_pending_calls(self) -> None:
+        """HTTP threads waiting in `call` for a stopped actor would wait out their timeout;
+        they get an error at once instead (their connections are closed anyway)."""
+        mailbox = self._mailbox
+        while True:
+            try:
+                _, _, future = mailbox.get_nowait()
+            except queue.Empty:
+                return
+            if future is not None and not future.done():
+                future.set_exception(RuntimeError(f"{self.name} is stopped"))
+
+    # -- leadership (Master::detected, Master::lostCandidacy) ---------------------------------
+
+    def _elected(self) -> None:
+        if self.serving or not self.alive:
+            return
+        # Mesos recovers its registry here before it serves; this master's registry is its
+        # memory, and a new leader starts empty: agents and frameworks come back to it (§3).
+        self.serving = True
+        self.elected_time = time.time()
+        self.leader = self.master_info()
+        if self.flags.zk is not None:
+            log.info("master %s: elected as the leading master", self.address)
+        self._allocation_tick()
+        self._ping_agents()
+
+    def _leader_detected(self, info: dict | None) -> None:
+        # Only the contender decides whether this master leads; the detector says where the
+        # others are, for redirects.
+        self.leader = self.master_info() if self.serving else info
+        if info is None:
+            log.info("master %s: no leading master", self.address)
+
+    def _lost_leadership(self, why: str) -> None:
+        """Mesos's master exits here ("Lost leadership... committing suicide!"): its state may
+        already be stale, and a new leader rebuilds everything from agents and frameworks.
+        In one process the same effect is a crash of this master alone."""
+        log.warning(
+            "master %s: lost leadership (%s); stopping, as a Mesos master exits", self.address, why
+        )
+        self.crash()
+
+    def redirect(self, request: Request) -> Response:
+        """http.cpp `Master::Http::redirect`: 307 to the leader's hostname and port, with the
+        path and query of the request; a protocol-relative Location, on purpose."""
+        leader = self.leader
+        if leader is None:
+            return Response.text(503, "No leader elected")
+        if leader.get("id") == self.id:
+            # The detector already names this master, but the contender's word has not
+            # arrived yet: Mesos answers so while it recovers its registry.
+            return Response.text(503, "Master has not finished recovery")
+        address = leader.get("address", {})
+        host = address.get("hostname") or leader.get("hostname") or address.get("ip")
+        # The server keeps the query parsed; encoded again, it names the same parameters.
+        query = urlencode(request.query, doseq=True)
+        target = f"//{host}:{address.get('port', leader.get('port'))}{request.path}"
+        return Response(307, headers={"Location": target + (f"?{query}" if query else "")})
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -211,16 +477,30 @@ class Master(Actor):
         if path.startswith("/master/"):
             path = path[len("/master") :]
         path = path.rstrip("/") or "/"
+        if path == "/version":
+            return Response.json(version_json())
+        if path == "/health":
+            return Response(200)  # any master, leading or not
+        if path == "/link":
+            # Messages from agents of other processes; a standby drops them (`from_agent`).
+            decoded = decode_link_message(request, MASTER_MESSAGES)
+            if isinstance(decoded, Response):
+                return decoded
+            message, args = decoded
+            self.dispatch(getattr(self, message), *args)
+            return Response(202)
+        if path == "/redirect":
+            # To the leader, from the leader too; no path of its own (http.cpp `redirect`).
+            if self.serving:
+                return Response(307, headers={"Location": f"//{self.hostname}:{self.server.port}"})
+            return self.redirect(Request(request.method, "", {}, request.headers, b"", ""))
+        if not self.serving and path in LEADER_ONLY:
+            # http.cpp: `if (!master->elected()) return redirect(request);` (§6.4).
+            return self.redirect(request)
         if path == "/api/v1/scheduler":
             return self.scheduler_endpoint(request)
         if path in ("/api/v1", "/api/v1/operator"):
             return self.operator_endpoint(request)
-        if path == "/version":
-            return Response.json(version_json())
-        if path == "/health":
-            return Response(200)
-        if path == "/redirect":
-            return Response(307, headers={"Location": f"//{self.hostname}:{self.server.port}"})
         readers: dict[str, Callable[[Request], Any]] = {
             "/state": lambda _: self.state_json(),
             "/state.json": lambda _: self.state_json(),
@@ -330,6 +610,8 @@ class Master(Actor):
         now = time.time()
         framework = self.frameworks.get(framework_id) if framework_id else None
         if framework is None:
+            # An ID this master has never seen is accepted: after a master failover the new
+            # leader rebuilds the framework from its FrameworkInfo (`Master::_subscribe`, §3.3).
             if framework_id is None:
                 framework_id = f"{self.id}-{self._next_framework:04d}"
                 self._next_framework += 1
@@ -349,6 +631,11 @@ class Master(Actor):
                 return stream
             self._failover(framework, info)
             framework.reregistered_time = now
+            if framework.recovered:
+                # `connectAndActivateRecoveredFramework`: the first registration this master
+                # saw, so both times restart; the tasks that agents reported are its again.
+                framework.recovered = False
+                framework.registered_time = now
         framework.stream = stream
         framework.stream_id = stream.headers["Mesos-Stream-Id"]
         framework.active = True
@@ -774,28 +1061,42 @@ class Master(Actor):
         agent.link.send("acknowledge", framework.id, task_id, ack["uuid"])
 
     def reconcile(self, framework: Framework, tasks: list[dict]) -> None:
-        """§4.5: answers from the master, without uuid, so they need no acknowledgement."""
+        """§4.5: answers from the master, without uuid, so they need no acknowledgement.
+
+        Only `framework.tasks` counts as known, in both forms: Mesos keeps unreachable tasks
+        in `framework->unreachableTasks`, which neither the implicit loop (`foreachvalue (Task*
+        task, framework->tasks)`) nor `Framework::getTask` looks at (master.cpp
+        `Master::reconcile`, framework.cpp `Framework::getTask`; research §3, §9 item 6). An
+        unreachable task is therefore "unreachable" only when asked for with its agent ID.
+
+        Case (2) of Mesos's table, silence while agents recovered from the registry have not
+        reregistered, never arises: a new localmesos leader has no registry to recover agents
+        from, so it answers at once, as a Mesos master with `--registry=in_memory` does.
+        """
         partition_aware = framework.capable("PARTITION_AWARE")
         if not tasks:
-            for task in [*framework.tasks.values(), *framework.unreachable_tasks.values()]:
+            for task in list(framework.tasks.values()):
                 self._send_reconciled(framework, task)
             return
         for wanted in tasks:
             task_id = wanted["task_id"]["value"]
-            task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
+            task = framework.tasks.get(task_id)
             if task is not None:
                 self._send_reconciled(framework, task)
                 continue
             agent_id = wanted.get("agent_id", {}).get("value")
+            extra: dict[str, Any] = {"agent_id": {"value": agent_id}} if agent_id else {}
             if agent_id in self.agents:
                 state, message = "TASK_GONE", "Reconciliation: Task is unknown to the agent"
             elif agent_id in self.unreachable_agents:
                 state, message = "TASK_UNREACHABLE", "Reconciliation: Task is unreachable"
+                extra["unreachable_time"] = {
+                    "nanoseconds": int(self.unreachable_agents[agent_id] * 1e9)
+                }
             else:
                 state, message = "TASK_UNKNOWN", "Reconciliation: Task is unknown"
             if not partition_aware:
                 state = "TASK_LOST"
-            extra = {"agent_id": {"value": agent_id}} if agent_id else {}
             framework.send(
                 {
                     "type": "UPDATE",
@@ -910,7 +1211,16 @@ class Master(Actor):
 
     # -- agents ---------------------------------------------------------------------------------
 
+    @from_agent
     def register_agent(self, info: dict, link: Any) -> None:
+        pid = protocol.pid_string("slave(1)", info["ip"], info["port"])
+        for known in self.agents.values():
+            if known.pid == pid:
+                # A retry whose first attempt got through: Mesos answers again with the same ID
+                # ("Agent ... already registered, resending acknowledgement").
+                known.link = link
+                link.send("registered", known.id, self.master_info(), self.flags.agent_timeout)
+                return
         agent_id = f"{self.id}-S{self._next_agent}"
         self._next_agent += 1
         now = time.time()
@@ -918,9 +1228,183 @@ class Master(Actor):
         self.agents[agent_id] = AgentRecord(agent_id, info, link, total, now, time.monotonic())
         self.allocator.add_agent(agent_id, total)
         self.count("master/slave_registrations")
-        link.send("registered", agent_id, self.master_info())
+        # MasterSlaveConnection.total_ping_timeout_seconds: how long the agent waits for a ping
+        # before it looks for the master again and reregisters.
+        link.send("registered", agent_id, self.master_info(), self.flags.agent_timeout)
         self._request_allocation()
 
+    @from_agent
+    def reregister_agent(self, agent_id: str, info: dict, link: Any, report: dict) -> None:
+        """ReregisterSlaveMessage: an agent that has an ID comes back, after a master failover
+        (this master has never seen it), after a partition (this master marked it
+        unreachable), or after it missed pings from a master that still knows it.
+
+        ``report`` holds what the agent runs: `tasks` (each with its TaskInfo, framework ID,
+        latest `state`, and the state and uuid of its oldest unacknowledged update),
+        `executors` (custom ExecutorInfos, framework_id set) and `frameworks` (FrameworkInfos).
+        """
+        self.count("master/messages_reregister_slave")
+        # Frameworks first: a task here lives in its framework. (Mesos keeps tasks in the
+        # Slave and attaches them to a framework recovered afterwards, in
+        # `updateSlaveFrameworks`; its updates for such a framework are dropped, just as
+        # they are not sent here to a framework that is not connected.)
+        self._recover_frameworks(agent_id, report["frameworks"])
+        known = self.agents.get(agent_id)
+        if known is not None:
+            self._reregister_known_agent(known, info, link, report)
+        else:
+            self._readmit_agent(agent_id, info, link, report)
+        self._request_allocation()
+
+    def _reregister_known_agent(
+        self, agent: AgentRecord, info: dict, link: Any, report: dict
+    ) -> None:
+        """`___reregisterSlave` and `reconcileKnownSlave`: the agent is still registered here.
+        Tasks that the master has and the agent does not (a RunTask lost on the way) go back
+        to the agent for reconciliation; executors the agent no longer has are removed."""
+        agent.link = link
+        agent.info = info
+        agent.last_pong = time.monotonic()
+        reported = {(t["framework_id"], t["task"]["task_id"]["value"]) for t in report["tasks"]}
+        reconciliations: list[dict] = []
+        for framework in self.frameworks.values():
+            for task in framework.tasks.values():
+                if task.agent_id == agent.id and (framework.id, task.id) not in reported:
+                    log.warning(
+                        "task %s of framework %s unknown to agent %s during re-registration: "
+                        "reconciling with the agent",
+                        task.id,
+                        framework.id,
+                        agent.id,
+                    )
+                    reconciliations.append(
+                        {
+                            "framework_id": framework.id,
+                            "framework": framework.info,
+                            "task_id": task.id,
+                        }
+                    )
+        executors = {
+            (e["framework_id"]["value"], e["executor_id"]["value"]) for e in report["executors"]
+        }
+        for key in [k for k in agent.executors if k not in executors]:
+            executor = agent.executors.pop(key)
+            self.allocator.recover(executor.framework_id, agent.id, executor.resources)
+        self.count("master/slave_reregistrations")
+        link.send(
+            "reregistered", agent.id, self.master_info(), self.flags.agent_timeout, reconciliations
+        )
+
+    def _readmit_agent(self, agent_id: str, info: dict, link: Any, report: dict) -> None:
+        """`__reregisterSlave` for an agent that is not registered here: one this master marked
+        unreachable ("Unreachable agent re-reregistered"), or one it has never seen, as after
+        a master failover with no persistent registry ("Unknown agent reregistered"). Its
+        tasks and executors are the master's again, and connected frameworks hear each task's
+        current state. Nothing is killed, PARTITION_AWARE or not (Mesos >= 1.5, MESOS-7215)."""
+        unreachable = agent_id in self.unreachable_agents
+        message = (
+            "Unreachable agent re-reregistered" if unreachable else "Unknown agent reregistered"
+        )
+        log.info("agent %s (%s): %s", agent_id, info["hostname"], message)
+        total = Resources.from_json(info["resources"])
+        agent = AgentRecord(agent_id, info, link, total, time.time(), time.monotonic())
+        self.agents[agent_id] = agent
+        self.allocator.add_agent(agent_id, total)
+        self.unreachable_agents.pop(agent_id, None)
+        for executor_info in report["executors"]:
+            framework_id = executor_info["framework_id"]["value"]
+            if framework_id not in self.frameworks:
+                continue  # a framework removed here: it is shut down on the agent below
+            executor = Executor(
+                executor_info,
+                framework_id,
+                agent_id,
+                Resources.from_json(executor_info.get("resources", [])),
+            )
+            agent.executors[(framework_id, executor.id)] = executor
+            self.allocator.add_used(framework_id, agent_id, executor.resources)
+        for reported in report["tasks"]:
+            framework = self.frameworks.get(reported["framework_id"])
+            if framework is None:
+                continue
+            task = self._readmit_task(framework, agent_id, reported)
+            extra: dict[str, Any] = {}
+            if task.executor_id:
+                extra["executor_id"] = {"value": task.executor_id}
+            status = task_status(
+                task.id,
+                task.state,
+                "SOURCE_MASTER",
+                agent_id=agent_id,
+                reason="REASON_AGENT_REREGISTERED",
+                message=message,
+                **extra,
+            )
+            if framework.connected:
+                self._send_update(framework, self._as_seen_by(framework, status))
+        self.count("master/slave_reregistrations")
+        link.send("reregistered", agent_id, self.master_info(), self.flags.agent_timeout, [])
+        for framework_info in report["frameworks"]:
+            framework_id = framework_info["id"]["value"]
+            if framework_id in self.removed_framework_ids:
+                # Removed while the agent was away: "Shutting down framework ... because the
+                # framework has been shutdown at the master".
+                link.send("shutdown_framework", framework_id)
+
+    def _readmit_task(self, framework: Framework, agent_id: str, reported: dict) -> Task:
+        info = reported["task"]
+        task_id = info["task_id"]["value"]
+        old = framework.unreachable_tasks.pop(task_id, None)
+        # MESOS-9940: a task the master had declared terminal may come back alive.
+        for done in [t for t in framework.completed_tasks if t.id == task_id]:
+            framework.completed_tasks.remove(done)
+        state = reported["state"]
+        task = Task(
+            info,
+            framework.id,
+            agent_id,
+            Resources.from_json(info.get("resources", [])),
+            executor_id=(info.get("executor") or {}).get("executor_id", {}).get("value", ""),
+            state=state,
+            statuses=old.statuses if old is not None else [],
+            status_update_state=reported.get("status_update_state"),
+            status_update_uuid=reported.get("status_update_uuid"),
+        )
+        if not task.statuses or task.statuses[-1]["state"] != state:
+            task.statuses.append({"state": state, "timestamp": time.time()})
+        framework.tasks[task_id] = task
+        if is_terminal(state):
+            task.resources_recovered = True  # it waits only for its update's acknowledgement
+        else:
+            self.allocator.add_used(framework.id, agent_id, task.resources)
+        return task
+
+    def _recover_frameworks(self, agent_id: str, infos: list[dict]) -> None:
+        """`updateSlaveFrameworks`: a framework that the agent runs and this master does not
+        know is recovered from its FrameworkInfo, in state RECOVERED ("Recovering framework X
+        from reregistering agent"); removed ones are not."""
+        for info in infos:
+            framework_id = info["id"]["value"]
+            if framework_id in self.frameworks or framework_id in self.removed_framework_ids:
+                continue
+            log.info("recovering framework %s from reregistering agent %s", framework_id, agent_id)
+            framework = Framework(
+                framework_id, dict(info), info.get("principal"), time.time(), recovered=True
+            )
+            self.frameworks[framework_id] = framework
+            self.allocator.add_framework(framework_id, role=framework.role, active=False)
+
+    @staticmethod
+    def _as_seen_by(framework: Framework, status: dict) -> dict:
+        """The states that only PARTITION_AWARE frameworks know reach the others as TASK_LOST."""
+        if (
+            not framework.capable("PARTITION_AWARE")
+            and status["state"] in protocol.PARTITION_STATES
+        ):
+            return {**status, "state": "TASK_LOST"}
+        return status
+
+    @from_agent
     def pong(self, agent_id: str) -> None:
         agent = self.agents.get(agent_id)
         if agent is not None:
@@ -975,6 +1459,7 @@ class Master(Actor):
 
     # -- status updates from agents (§3.9) ------------------------------------------------------
 
+    @from_agent
     def status_update(self, agent_id: str, update: dict) -> None:
         if agent_id not in self.agents:
             return
@@ -992,14 +1477,9 @@ class Master(Actor):
             self._set_state(task, update.get("latest_state", status["state"]), status=status)
         self.count("master/messages_status_update")
         if framework.connected:
-            forwarded = dict(status)
-            if (
-                not framework.capable("PARTITION_AWARE")
-                and forwarded["state"] in protocol.PARTITION_STATES
-            ):
-                forwarded["state"] = "TASK_LOST"
-            self._send_update(framework, forwarded)
+            self._send_update(framework, self._as_seen_by(framework, status))
 
+    @from_agent
     def executor_exited(
         self, agent_id: str, framework_id: str, executor_id: str, status: int
     ) -> None:
@@ -1024,6 +1504,7 @@ class Master(Actor):
                 }
             )
 
+    @from_agent
     def executor_message(
         self, agent_id: str, framework_id: str, executor_id: str, data: str
     ) -> None:
@@ -1105,7 +1586,7 @@ class Master(Actor):
             "webui_url": info.get("webui_url", ""),
             "active": framework.active,
             "connected": framework.connected,
-            "recovered": False,
+            "recovered": framework.recovered,
             "user": info.get("user", ""),
             "failover_timeout": info.get("failover_timeout", 0.0),
             "checkpoint": info.get("checkpoint", False),
@@ -1198,7 +1679,7 @@ class Master(Actor):
             "build_time": version_json()["build_time"],
             "build_user": version_json()["build_user"],
             "start_time": self.start_time,
-            "elected_time": self.start_time,
+            "elected_time": self.elected_time or self.start_time,
             "id": self.id,
             "pid": protocol.pid_string("master", self.flags.ip, self.server.port),
             "hostname": self.hostname,
@@ -1207,8 +1688,8 @@ class Master(Actor):
             "activated_slaves": float(len(self.agents)),
             "deactivated_slaves": 0.0,
             "unreachable_slaves": float(len(self.unreachable_agents)),
-            "leader": protocol.pid_string("master", self.flags.ip, self.server.port),
-            "leader_info": self.master_info(),
+            "leader": (self.leader or self.master_info())["pid"],
+            "leader_info": self.leader or self.master_info(),
             "log_dir": "",
             "flags": self.flags_json(),
             "slaves": [self.agent_json(a) for a in self.agents.values()],
@@ -1231,6 +1712,11 @@ class Master(Actor):
             "work_dir": self.flags.work_dir,
             "version": "false",
         }
+        if self.flags.zk is not None:
+            flags["zk"] = self.flags.zk
+            flags["zk_session_timeout"] = protocol.format_duration(self.flags.zk_session_timeout)
+            # No replicated log: the registry is this master's memory (README, differences).
+            flags["registry"] = "in_memory"
         if self.flags.credentials is not None:
             flags["http_framework_authenticators"] = "basic"
         return flags
@@ -1276,7 +1762,7 @@ class Master(Actor):
     def metrics(self) -> dict:
         tasks = [t for f in self.frameworks.values() for t in f.tasks.values()]
         gauges: dict[str, float] = {
-            "master/elected": 1,
+            "master/elected": int(self.serving),
             "master/uptime_secs": time.time() - self.start_time,
             "master/frameworks_active": sum(f.active for f in self.frameworks.values()),
             "master/frameworks_inactive": sum(not f.active for f in self.frameworks.values()),
@@ -1355,7 +1841,7 @@ class Master(Actor):
             "framework_info": framework.info,
             "active": framework.active,
             "connected": framework.connected,
-            "recovered": False,
+            "recovered": framework.recovered,
             "registered_time": {"nanoseconds": int(framework.registered_time * 1e9)},
         }
 
