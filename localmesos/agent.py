@@ -370,8 +370,14 @@ class Agent(Actor):
         self._last_ping = time.monotonic()
         self._arm_ping_timer()
         # The status update manager resumes: what waited goes out now, and is retried.
+        self._resend_pending()
+
+    def _resend_pending(self, framework_id: str | None = None) -> None:
+        """Forward the head of each pending update stream now (of ``framework_id`` only, when
+        given), its retry interval back to the first one: the status update manager's
+        `resume()`."""
         for key, stream in self.streams.items():
-            if stream.updates:
+            if stream.updates and (framework_id is None or key[0] == framework_id):
                 if stream.timer is not None:
                     stream.timer.cancel()
                 stream.interval = self.status_update_retry
@@ -651,6 +657,21 @@ class Agent(Actor):
             stream = self.streams.pop(key)
             if stream.timer:
                 stream.timer.cancel()
+
+    def on_update_framework(self, framework_id: str, framework_info: dict) -> None:
+        """UpdateFrameworkMessage: the framework failed over, or a RECOVERED one subscribed.
+        `Slave::updateFramework` (src/slave/slave.cpp) drops it unless the agent is registered
+        (RUNNING), ignores a framework it does not know or that is terminating, else stores
+        the new FrameworkInfo and pid and "Inform[s] status update manager to immediately
+        resend any pending updates" (`statusUpdateManager->resume()`). Mesos's resume()
+        flushes every framework's streams; here only this framework's are, which spares the
+        others duplicates and changes nothing else they see."""
+        if not self.connected:
+            return
+        if framework_id not in self.frameworks or framework_id in self.removed_frameworks:
+            return
+        self.frameworks[framework_id] = framework_info
+        self._resend_pending(framework_id)
 
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
         executor = self.executors.get((framework_id, executor_id))

@@ -97,6 +97,7 @@ AGENT_MESSAGES = frozenset(
         "shutdown_framework",
         "framework_message",
         "acknowledge",
+        "update_framework",
     }
 )
 # A peer that takes longer than this to take a message is treated as gone for that message.
@@ -609,6 +610,7 @@ class Master(Actor):
             return stream
         now = time.time()
         framework = self.frameworks.get(framework_id) if framework_id else None
+        failed_over = False
         if framework is None:
             # An ID this master has never seen is accepted: after a master failover the new
             # leader rebuilds the framework from its FrameworkInfo (`Master::_subscribe`, §3.3).
@@ -630,6 +632,7 @@ class Master(Actor):
                 stream.close()
                 return stream
             self._failover(framework, info)
+            failed_over = True
             framework.reregistered_time = now
             if framework.recovered:
                 # `connectAndActivateRecoveredFramework`: the first registration this master
@@ -656,8 +659,21 @@ class Master(Actor):
         stream.send({"type": "HEARTBEAT"})
         self._schedule_heartbeat(framework, stream)
         self.count("master/messages_register_framework")
+        if failed_over:
+            self._update_framework_on_agents(framework)
         self._request_allocation()
         return stream
+
+    def _update_framework_on_agents(self, framework: Framework) -> None:
+        """UpdateFrameworkMessage after a failover or a RECOVERED framework's SUBSCRIBE: at the
+        end of `Master::_subscribe` (HTTP schedulers) Mesos sends the framework ID and its new
+        FrameworkInfo to every registered agent, "We have to broadcast because an executor
+        might be running on a slave but it currently isn't running any tasks" (master.cpp,
+        `foreachvalue (Slave* slave, slaves.registered) { UpdateFrameworkMessage ... }`). The
+        agents resend the framework's pending status updates at once (`on_update_framework`);
+        an agent that does not know the framework ignores it."""
+        for agent in self.agents.values():
+            agent.link.send("update_framework", framework.id, framework.info)
 
     def _failover(self, framework: Framework, info: dict) -> None:
         """A known framework subscribes again: the old stream is told and closed (§3.2)."""
