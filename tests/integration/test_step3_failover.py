@@ -268,7 +268,9 @@ def test_with_zookeeper_a_standby_takes_over_the_same_framework(
 
     gates.open(0)
     with ZooKeeperStore(state) as store:
-        wait_for(lambda: store.result(0), "A to record chunk 0")
+        # A's log line, not the znode: A writes the znode first, and a kill in between would
+        # hide from assert_counted_once which scheduler recorded chunk 0.
+        a.wait_log(r"^INFO step3_failover: chunk 0: result .* recorded$")
         executors = sorted(a.executor_pids())
         a.kill()
         # ZooKeeper expires A's session; B is elected and subscribes with A's framework ID.
