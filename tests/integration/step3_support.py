@@ -25,12 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from localmesos.zookeeper import ZooKeeper, ZooKeeperError, find_classpath, find_java
+from localmesos.zookeeper import ZooKeeper
 from step3_failover import executor
+from tests.integration.localmesos_procs import need_zookeeper
 from tests.integration.raw_http import wait_until
-from tools import ROOT, in_ci
+from tools import ROOT
 
 JOB_TIMEOUT = 60.0  # seconds for a small job; only a broken test waits this long
 GATES_VARIABLE = "STEP3_TEST_GATES"
@@ -197,17 +196,6 @@ def schedulers_fixture(directory: Path) -> Iterator[Schedulers]:
         yield schedulers
     finally:
         schedulers.close()
-
-
-def need_zookeeper() -> None:
-    """Without ZooKeeper or java the test fails in CI and is skipped elsewhere."""
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
-        if in_ci():
-            pytest.fail(f"CI must run every test: {missing}")
-        pytest.skip(str(missing))
 
 
 def zookeeper_fixture(directory: Path) -> Iterator[ZooKeeper]:

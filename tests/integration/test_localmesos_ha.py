@@ -23,7 +23,6 @@ import pytest
 from pymesos import MesosSchedulerDriver
 
 from localmesos.cluster import LocalCluster, NoLeader
-from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
 from tests.integration import raw_http
 from tests.integration.localmesos_procs import (
     LOCALMESOS,
@@ -33,6 +32,7 @@ from tests.integration.localmesos_procs import (
     descendants,
     describe,
     in_sessions,
+    need_zookeeper,
     proc,
     survivors,
 )
@@ -47,7 +47,6 @@ from tests.integration.pymesos_harness import (
     stop_driver,
     wait_state,
 )
-from tools import in_ci
 
 pytestmark = pytest.mark.integration
 
@@ -56,15 +55,8 @@ PA = [{"type": "PARTITION_AWARE"}]
 
 
 @pytest.fixture(autouse=True)
-def need_zookeeper() -> None:
-    """Without ZooKeeper or java the test fails in CI and is skipped elsewhere."""
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
-        if in_ci():
-            pytest.fail(f"CI must run every test: {missing}")
-        pytest.skip(str(missing))
+def zookeeper_installed() -> None:
+    need_zookeeper()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from pymesos import MesosSchedulerDriver
 
 from localmesos.cluster import LocalCluster
-from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
+from tests.integration.localmesos_procs import need_zookeeper
 from tests.integration.pymesos_harness import (
     Harness,
     RecordingScheduler,
@@ -29,7 +29,6 @@ from tests.integration.pymesos_harness import (
     stop_driver,
     wait_state,
 )
-from tools import in_ci
 
 pytestmark = pytest.mark.integration
 
@@ -120,13 +119,7 @@ def test_a_failed_over_scheduler_gets_the_update_that_waited_at_once(
 def test_a_recovered_framework_that_subscribes_gets_the_update_that_waited_at_once(
     harness: Harness, tmp_path: Path
 ) -> None:
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
-        if in_ci():
-            pytest.fail(f"CI must run every test: {missing}")
-        pytest.skip(str(missing))
+    need_zookeeper()
     cluster = harness.cluster(agents=1, masters=2, status_update_retry=RETRY)
     gate = tmp_path / "finish"
     _, old_driver, framework_id = launch_gated(harness, cluster, gate, timeout=WAIT)

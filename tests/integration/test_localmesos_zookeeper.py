@@ -36,9 +36,16 @@ from localmesos.election import (
     parse_zk_url,
 )
 from localmesos.zookeeper import ZooKeeper, ZooKeeperError, find_classpath, find_java
-from tests.integration.localmesos_procs import alive, cmdline, in_sessions, proc, survivors
+from tests.integration.localmesos_procs import (
+    alive,
+    cmdline,
+    in_sessions,
+    need_zookeeper,
+    proc,
+    survivors,
+)
 from tests.integration.raw_http import wait_until
-from tools import ROOT, in_ci
+from tools import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +55,6 @@ SHORT_SESSION = 1.5
 # Longer than WAIT: a test that passes with it did not wait for the session to expire.
 LONG_SESSION = 40.0
 WAIT = 20.0
-
-
-def need_zookeeper() -> None:
-    """Without ZooKeeper or java the test fails in CI and is skipped elsewhere."""
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
-        if in_ci():
-            pytest.fail(f"CI must run every test: {missing}")
-        pytest.skip(str(missing))
 
 
 @pytest.fixture(scope="module")
