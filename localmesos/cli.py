@@ -82,6 +82,27 @@ def read_credentials(path: Path) -> dict[str, str]:
     return credentials
 
 
+def add_master_options(p: argparse.ArgumentParser) -> None:
+    """The master's own flags, the same for `localmesos` and `localmesos master`."""
+    p.add_argument(
+        "--allocation-interval",
+        type=duration,
+        default=1.0,
+        help="time between allocation rounds (default 1secs)",
+    )
+    p.add_argument(
+        "--agent-timeout",
+        type=duration,
+        default=2.0,
+        help="how long an agent may stay silent before it is lost (default 2secs)",
+    )
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        help="require HTTP basic authentication from frameworks (Mesos format)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="localmesos",
@@ -128,23 +149,7 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="where sandboxes go (default: a temporary directory, removed on exit)",
     )
-    p.add_argument(
-        "--allocation-interval",
-        type=duration,
-        default=1.0,
-        help="time between allocation rounds (default 1secs)",
-    )
-    p.add_argument(
-        "--agent-timeout",
-        type=duration,
-        default=2.0,
-        help="how long an agent may stay silent before it is lost (default 2secs)",
-    )
-    p.add_argument(
-        "--credentials",
-        type=Path,
-        help="require HTTP basic authentication from frameworks (Mesos format)",
-    )
+    add_master_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="log what the cluster does")
     return p
 
@@ -171,23 +176,7 @@ def process_parser(command: str) -> argparse.ArgumentParser:
             help="how long ZooKeeper keeps a dead master's place (default 2secs; Mesos: 10secs)",
         )
         p.add_argument("--port", type=port, default=5050, help="master port (default 5050)")
-        p.add_argument(
-            "--allocation-interval",
-            type=duration,
-            default=1.0,
-            help="time between allocation rounds (default 1secs)",
-        )
-        p.add_argument(
-            "--agent-timeout",
-            type=duration,
-            default=2.0,
-            help="how long an agent may stay silent before it is lost (default 2secs)",
-        )
-        p.add_argument(
-            "--credentials",
-            type=Path,
-            help="require HTTP basic authentication from frameworks (Mesos format)",
-        )
+        add_master_options(p)
     if command == "agents":
         where = p.add_mutually_exclusive_group(required=True)
         where.add_argument("--zk", type=zk_url, help="the masters' zk:// URL")
