@@ -38,17 +38,23 @@ for pid in groups:
 """
 
 
+def start_watchdog() -> subprocess.Popen:
+    """A watchdog process (WATCHDOG above): write "+PGID" lines to its stdin to hand it process
+    groups; it kills them when its stdin closes, which happens when this process dies."""
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", WATCHDOG],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+        bufsize=1,
+    )
+
+
 class Launcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._groups: set[int] = set()
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", WATCHDOG],
-            stdin=subprocess.PIPE,
-            start_new_session=True,
-            text=True,
-            bufsize=1,
-        )
+        self._watchdog = start_watchdog()
 
     def spawn(
         self,

@@ -20,12 +20,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
-from localmesos.processes import WATCHDOG
+from localmesos.processes import start_watchdog
 
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
 DEBIAN_JAR = Path("/usr/share/java/zookeeper.jar")
@@ -242,13 +241,7 @@ class ZooKeeper:
             )
         # The JVM ignores its parent's death; the watchdog outlives us and kills the group when
         # its stdin closes, which happens when this process dies for any reason.
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", WATCHDOG],
-            stdin=subprocess.PIPE,
-            start_new_session=True,
-            text=True,
-            bufsize=1,
-        )
+        self._watchdog = start_watchdog()
         assert self._watchdog.stdin is not None
         self._watchdog.stdin.write(f"+{self._process.pid}\n")
 
