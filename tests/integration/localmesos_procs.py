@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,37 +221,40 @@ def run_leak_checked(
 # -- the localmesos command -----------------------------------------------------------------------
 
 
+def start_localmesos(args: Sequence[str], timeout: float) -> tuple[subprocess.Popen, str]:
+    """`localmesos ARGS` started, and the first line it prints (its ready line)."""
+    process = subprocess.Popen(
+        [str(LOCALMESOS), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            process.kill()
+            process.wait(10)
+            raise AssertionError(f"localmesos printed nothing within {timeout} s")
+    line = process.stdout.readline()
+    if not line:
+        code = process.wait(5)
+        stderr = process.stderr.read() if process.stderr else ""
+        raise AssertionError(f"localmesos exited with {code} before it was ready: {stderr}")
+    return process, line
+
+
 class Cli:
     """`localmesos ARGS` in the foreground, as a user starts it."""
 
     def __init__(self, *args: str, timeout: float = 15.0) -> None:
-        self.process = subprocess.Popen(
-            [str(LOCALMESOS), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.ready_line = self._read_ready_line(timeout)
+        self.process, self.ready_line = start_localmesos(args, timeout)
         match = READY.search(self.ready_line)
         assert match, f"no master URL in the ready line {self.ready_line!r}"
         self.port = int(match.group(1))
         self.master = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.master}"
-
-    def _read_ready_line(self, timeout: float) -> str:
-        assert self.process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                self.stop()
-                raise AssertionError(f"localmesos printed nothing within {timeout} s")
-        line = self.process.stdout.readline()
-        if not line:
-            code = self.process.wait(5)
-            stderr = self.process.stderr.read() if self.process.stderr else ""
-            raise AssertionError(f"localmesos exited with {code} before it was ready: {stderr}")
-        return line
 
     def get(self, path: str) -> tuple[int, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

@@ -11,7 +11,6 @@ anything took.
 from __future__ import annotations
 
 import re
-import selectors
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ from tests.integration.localmesos_procs import (
     in_sessions,
     need_zookeeper,
     proc,
+    start_localmesos,
     survivors,
 )
 from tests.integration.pymesos_harness import (
@@ -560,18 +560,7 @@ class Process:
     """`localmesos ARGS` in the background, up once it has printed its ready line."""
 
     def __init__(self, *args: str, timeout: float = 60.0) -> None:
-        self.process = subprocess.Popen(
-            [str(LOCALMESOS), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.process.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout)
-        self.line = self.process.stdout.readline() if ready else ""
+        self.process, self.line = start_localmesos(args, timeout)
         if not self.line.startswith("localmesos: "):
             self.process.kill()
             raise AssertionError(f"localmesos {' '.join(args)} is not ready: {self.line!r}")
