@@ -16,6 +16,7 @@ ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 help:
 	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
+	@echo "                   FAILURES=1: kill the scheduler, an executor, an agent and a master on the way"
 	@echo "make test          set up, then run every check (ruff, pytest, nbval, listings, blog, screenshots, compose)"
 	@echo "make setup         create .venv and install what the checks need (idempotent)"
 	@echo "make lab           Jupyter on notebooks/"
@@ -45,8 +46,9 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml compat/http-parser/pypr
 	@touch $@
 
 # The most complete step on the embedded cluster, with the demo dataset; see tools/demo.py.
+# `make demo FAILURES=1` kills the scheduler, an executor, an agent and a master as it runs.
 demo: setup
-	@$(BIN)/python -m tools.demo
+	@$(BIN)/python -m tools.demo $(if $(FAILURES),--failures)
 
 test: setup
 	@$(BIN)/tutorial-checks

@@ -20,6 +20,10 @@ from typing import Any
 log = logging.getLogger("localmesos")
 
 
+class Stopped(RuntimeError):
+    """The actor has stopped (its component crashed or was stopped) and runs nothing more."""
+
+
 class Timer:
     __slots__ = ("cancelled", "when")
 
@@ -68,7 +72,7 @@ class Actor:
         if threading.current_thread() is self._thread:
             return fn(*args)
         if not self._running:
-            raise RuntimeError(f"{self.name} is stopped")
+            raise Stopped(f"{self.name} is stopped")
         future: Future = Future()
         self._mailbox.put((fn, args, future))
         return future.result(timeout)

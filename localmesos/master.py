@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from localmesos import protocol
-from localmesos.actors import Actor, Timer
+from localmesos.actors import Actor, Stopped, Timer
 from localmesos.allocator import DEFAULT_REFUSE_SECONDS, Allocator
 from localmesos.election import SESSION_TIMEOUT, Contender, Detector
 from localmesos.protocol import Invalid, is_terminal, task_status
@@ -405,7 +405,7 @@ class Master(Actor):
             except queue.Empty:
                 return
             if future is not None and not future.done():
-                future.set_exception(RuntimeError(f"{self.name} is stopped"))
+                future.set_exception(Stopped(f"{self.name} is stopped"))
 
     # -- leadership (Master::detected, Master::lostCandidacy) ---------------------------------
 

@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from localmesos.actors import Stopped
+
 log = logging.getLogger("localmesos.http")
 
 MAX_BODY = 16 * 1024 * 1024
@@ -203,6 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             answer = self.server.route(request)
+        except Stopped:
+            # The component died under this request (a crash injected by a test): a dead
+            # process answers nothing, its connections just break.
+            self.close_connection = True
+            return
         except Exception:
             log.exception(
                 "%s: error while answering %s %s", self.server.name, self.command, self.path

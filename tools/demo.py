@@ -1,35 +1,166 @@
 """`make demo`: start the embedded cluster, run the most complete step on it, stop the cluster.
 
 The step runs as its own process, exactly as a reader would run it by hand against any master.
+With --failures (`make demo FAILURES=1`), the demo breaks things while the job runs: the
+scheduler crashes and is started again, then an executor, an agent and the leading master die,
+one after the other; the job must still end with the exact result.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import shlex
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+from jobs import bikeshare
 from localmesos.cluster import LocalCluster
+from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
 
-STEP = "step2_executor"  # later steps replace this with their own package
+STEP = "step3_failover"  # later steps replace this with their own package
 AGENTS = 2
+EXECUTOR_ID = "bikeshare-executor"  # step 3's executor, one per agent
+CRASH_AFTER = 0.15  # the first scheduler kills itself after this share of the chunks
+POLL = 0.05
+
+
+def say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def zookeeper_missing() -> str | None:
+    """Why the master failover cannot be shown here, or None if it can."""
+    try:
+        find_java()
+        find_classpath()
+    except ZooKeeperError as error:
+        return str(error)
+    return None
+
+
+class Faults:
+    """Kills one part of the cluster each time the job passes a milestone (a number of chunk
+    results in the checkpoint), from a thread of its own, while the scheduler runs."""
+
+    def __init__(self, cluster: LocalCluster, state: Path, chunks: int, master_too: bool):
+        self.cluster = cluster
+        self.results = state / "results"
+        self.state = state
+        faults: list[tuple[float, Callable[[], str]]] = [
+            (0.35, self.kill_executor),
+            (0.55, self.kill_agent),
+        ]
+        if master_too:
+            faults.append((0.75, self.kill_master))
+        self.plan = [(max(1, round(share * chunks)), fault) for share, fault in faults]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="demo-faults", daemon=True)
+
+    def done(self) -> int:
+        try:
+            return sum(1 for name in self.results.iterdir() if not name.name.startswith("."))
+        except FileNotFoundError:
+            return 0
+
+    def run(self) -> None:
+        for milestone, fault in self.plan:
+            while self.done() < milestone:
+                if self.stop.wait(POLL):
+                    return
+            try:
+                say(f"{self.done()} chunks done: {fault()}")
+            except Exception as error:  # the job may have just moved on; the demo goes on
+                say(f"{fault.__name__.replace('_', ' ')} did not happen: {error}")
+
+    def kill_executor(self) -> str:
+        framework_id = (self.state / "framework_id").read_text()
+        self.cluster.kill_executor(framework_id, EXECUTOR_ID)
+        return "killed an executor (SIGKILL); its running chunks will be launched again"
+
+    def kill_agent(self) -> str:
+        agent_id = self.cluster.agents[0]
+        self.cluster.kill_agent(agent_id)
+        self.cluster.add_agent()
+        return f"killed agent {agent_id} and started a new one in its place"
+
+    def kill_master(self) -> str:
+        address = self.cluster.kill_master()
+        self.cluster.add_master()  # a new standby, so that the cluster can lose one more
+        return (
+            f"killed the leading master {address}; ZooKeeper elects another one once the "
+            "dead one's session expires"
+        )
+
+
+def run_step(argv: list[str]) -> int:
+    print(f"$ python -m {STEP} {shlex.join(argv)}", flush=True)
+    return subprocess.call([sys.executable, "-m", STEP, *argv])
+
+
+def run_with_failures(
+    cluster: LocalCluster, command: list[str], state: Path, chunks: int, master_too: bool
+) -> int:
+    crash_after = max(1, round(CRASH_AFTER * chunks))
+    code = run_step([*command, "--crash-after", str(crash_after)])
+    if code != -signal.SIGKILL:
+        return code  # it did not crash as asked: its own message says why
+    say(
+        f"the scheduler died (SIGKILL) after {crash_after} results; its framework and tasks "
+        "live on. Running the same command again:"
+    )
+    faults = Faults(cluster, state, chunks, master_too)
+    faults.thread.start()
+    try:
+        return run_step(command)
+    finally:
+        faults.stop.set()
+        faults.thread.join()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__)
     parser.add_argument("--size", default="demo", help="the dataset (default: %(default)s)")
-    size = parser.parse_args(argv).size
+    parser.add_argument(
+        "--failures",
+        action="store_true",
+        help="crash the scheduler, an executor, an agent and the leading master as the job runs",
+    )
+    args = parser.parse_args(argv)
+    # The killed master's ZooKeeper client reports its broken connection; that is the point.
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    chunks = bikeshare.SIZES[args.size].weeks if args.size in bikeshare.SIZES else 0
+    missing = zookeeper_missing() if args.failures else None
+    if args.failures and missing:
+        say(f"the leading master will not be killed: {missing}")
+    masters = 2 if args.failures and not missing else 1
     started = time.monotonic()
-    with LocalCluster(agents=AGENTS) as cluster:
+    with (
+        tempfile.TemporaryDirectory(prefix="step3-state-") as directory,
+        LocalCluster(agents=AGENTS, masters=masters) as cluster,
+    ):
+        state = Path(directory)
+        masters_are = (
+            f"{masters} masters under ZooKeeper ({cluster.master})"
+            if masters > 1
+            else f"a master at {cluster.url}"
+        )
         print(
-            f"localmesos: a master at {cluster.url} and {AGENTS} agents "
+            f"localmesos: {masters_are} and {AGENTS} agents "
             f"(started in {time.monotonic() - started:.1f} s)"
         )
-        command = [sys.executable, "-m", STEP, "--master", cluster.master, "--size", size]
-        print(f"$ python -m {STEP} --master {cluster.master} --size {size}", flush=True)
+        command = ["--master", cluster.master, "--state", str(state), "--size", args.size]
         try:
-            code = subprocess.call(command)
+            if args.failures and chunks > 1:
+                code = run_with_failures(cluster, command, state, chunks, masters > 1)
+            else:
+                code = run_step(command)
         except KeyboardInterrupt:
             code = 130
     print(f"localmesos: stopped; the demo took {time.monotonic() - started:.1f} s in all")
