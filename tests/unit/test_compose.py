@@ -20,15 +20,22 @@ from tools import locked_versions
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKER_DIR = ROOT / "docker"
 AGENT_DOCKERFILE = "docker/agent/Dockerfile"
+SCHEDULER_DOCKERFILE = "docker/scheduler/Dockerfile"
 README_FILE = ROOT / "README.md"
 
-SERVICES = ("zookeeper", "master", "agent-1", "agent-2")
+# The last three are the `ha` profile's: standby masters and a step 3 scheduler in the network.
+SERVICES = ("zookeeper", "master", "agent-1", "agent-2", "master-2", "master-3", "scheduler")
 AGENTS = ("agent-1", "agent-2")
-MESOS_PORTS = {"master": 5050, "agent-1": 5051, "agent-2": 5052}
+MASTERS = ("master", "master-2", "master-3")
+JOBS = ("scheduler",)  # run to the end with `compose run`: no healthcheck to wait for
+IN_THE_REPOSITORY = (*AGENTS, *JOBS)  # the services that run the step code from /taller
+MESOS_PORTS = {"master": 5050, "agent-1": 5051, "agent-2": 5052, "master-2": 5053, "master-3": 5054}
 REPO_MOUNT = "/taller"
 PYMESOS_PIN = "pymesos==0.3.15"
-# Packages whose pin in the agent image must equal the one in requirements.lock.
+# Packages whose pin in the agent image must equal the one in requirements.lock; the scheduler
+# image also draws the chart and shows the progress bar.
 LOCKED_IN_IMAGE = ("pymesos", "six", "addict", "kazoo", "h11")
+LOCKED_IN_SCHEDULER_IMAGE = (*LOCKED_IN_IMAGE, "tqdm", "matplotlib", "numpy")
 
 Compose = dict[str, Any]
 
@@ -164,14 +171,20 @@ def dockerfile_pin_problems(text: str, where: str) -> list[str]:
 
 
 def agent_build_problems(compose: Compose) -> list[str]:
+    return build_problems(compose, AGENTS, AGENT_DOCKERFILE) + build_problems(
+        compose, JOBS, SCHEDULER_DOCKERFILE
+    )
+
+
+def build_problems(compose: Compose, names: tuple[str, ...], wanted: str) -> list[str]:
     problems = []
     services = compose.get("services") or {}
-    for name in AGENTS:
+    for name in names:
         build = (services.get(name) or {}).get("build")
         if not isinstance(build, dict):
             problems.append(
                 f"docker-compose.yml: service {name} must have `build:` with context and "
-                f"dockerfile: {AGENT_DOCKERFILE}, found {build!r}"
+                f"dockerfile: {wanted}, found {build!r}"
             )
             continue
         context = ROOT / str(build.get("context", "."))
@@ -181,10 +194,10 @@ def agent_build_problems(compose: Compose) -> list[str]:
                 f"docker-compose.yml: service {name}: build context must be the repository root "
                 f"(compat/http-parser is copied from it), found {build.get('context')!r}"
             )
-        if dockerfile.resolve() != (ROOT / AGENT_DOCKERFILE).resolve():
+        if dockerfile.resolve() != (ROOT / wanted).resolve():
             problems.append(
                 f"docker-compose.yml: service {name} is built from {build.get('dockerfile')!r}, "
-                f"not {AGENT_DOCKERFILE}"
+                f"not {wanted}"
             )
     return problems
 
@@ -194,8 +207,14 @@ def shell_commands(runs: list[str]) -> list[str]:
     return [command.strip() for run in runs for command in re.split(r"&&|\|\||;", run)]
 
 
-def agent_dockerfile_problems(text: str, pins: dict[str, str]) -> list[str]:
-    where = AGENT_DOCKERFILE
+def agent_dockerfile_problems(
+    text: str,
+    pins: dict[str, str],
+    where: str = AGENT_DOCKERFILE,
+    locked: tuple[str, ...] = LOCKED_IN_IMAGE,
+) -> list[str]:
+    """What docker/agent/Dockerfile (or, with its own `where` and `locked`, the scheduler's)
+    lacks: Python >= 3.11 as python3, and pymesos with the stand-in at the locked versions."""
     problems = []
     instructions = dockerfile_instructions(text)
     runs = [arguments for _, keyword, arguments in instructions if keyword == "RUN"]
@@ -249,7 +268,7 @@ def agent_dockerfile_problems(text: str, pins: dict[str, str]) -> list[str]:
 
     # The same versions as requirements.lock.
     installed = " ".join(pymesos_commands).split()
-    for package in LOCKED_IN_IMAGE:
+    for package in locked:
         expected = f"{package}=={pins.get(package)}"
         found = [word for word in installed if word.lower().startswith(f"{package}==")]
         if package not in pins:
@@ -375,7 +394,6 @@ MASTER_SETTINGS = {
     "MESOS_QUORUM": {"1"},
     "MESOS_REGISTRY": {"in_memory"},
     "MESOS_HOSTNAME": {"localhost"},
-    "MESOS_PORT": {"5050"},
 }
 
 
@@ -393,9 +411,13 @@ def settings_problems(name: str, env: dict[str, str], wanted: dict[str, set[str]
 
 def mesos_settings_problems(compose: Compose) -> list[str]:
     services = compose.get("services") or {}
-    problems = settings_problems(
-        "master", environment(services.get("master") or {}), MASTER_SETTINGS
-    )
+    problems = [
+        problem
+        for name in MASTERS
+        for problem in settings_problems(
+            name, environment(services.get(name) or {}), MASTER_SETTINGS
+        )
+    ]
     work_dirs: dict[str, str] = {}
     for name in AGENTS:
         env = environment(services.get(name) or {})
@@ -435,7 +457,7 @@ def service_problems(compose: Compose) -> list[str]:
             f"version (zookeeper:3.x.y), found {zookeeper_image!r}"
         )
     for name, service in services.items():
-        if "healthcheck" not in service:
+        if "healthcheck" not in service and name not in JOBS:
             problems.append(f"docker-compose.yml: service {name} has no healthcheck")
         depends_on = service.get("depends_on") or {}
         if isinstance(depends_on, list):
@@ -473,7 +495,7 @@ def parse_volume(entry: Any) -> tuple[str, str, bool]:
 def repo_mount_problems(compose: Compose) -> list[str]:
     problems = []
     services = compose.get("services") or {}
-    for name in AGENTS:
+    for name in IN_THE_REPOSITORY:
         mounts = [parse_volume(v) for v in (services.get(name) or {}).get("volumes") or []]
         at_taller = [(source, ro) for source, target, ro in mounts if target == REPO_MOUNT]
         if not at_taller:
@@ -536,8 +558,23 @@ def test_agent_image_provides_python3_and_pymesos(agent_dockerfile: str) -> None
     assert not problems, "\n".join(problems)
 
 
-def test_agent_image_context_stays_small() -> None:
-    ignore = ROOT / f"{AGENT_DOCKERFILE}.dockerignore"
+def test_scheduler_image_provides_python3_pymesos_and_the_chart() -> None:
+    text = (ROOT / SCHEDULER_DOCKERFILE).read_text()
+    pins = locked_versions()
+    problems = agent_dockerfile_problems(
+        text, pins, SCHEDULER_DOCKERFILE, LOCKED_IN_SCHEDULER_IMAGE
+    )
+    assert not problems, "\n".join(problems)
+    drifted = text.replace("matplotlib==", "matplotlib==0.0.0.dev0+")
+    problems = agent_dockerfile_problems(
+        drifted, pins, SCHEDULER_DOCKERFILE, LOCKED_IN_SCHEDULER_IMAGE
+    )
+    assert any("matplotlib==" in p and SCHEDULER_DOCKERFILE in p for p in problems), problems
+
+
+@pytest.mark.parametrize("dockerfile", [AGENT_DOCKERFILE, SCHEDULER_DOCKERFILE])
+def test_image_context_stays_small(dockerfile: str) -> None:
+    ignore = ROOT / f"{dockerfile}.dockerignore"
     assert ignore.is_file(), f"{ignore.relative_to(ROOT)} is missing: the build context is the repo"
     lines = {line.strip() for line in ignore.read_text().splitlines()}
     excluded = "*" in lines or {".git", ".venv", "build", "_site"} <= lines
