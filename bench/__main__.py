@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-MODULES = ["startup", "offers", "launch", "throughput", "allocation", "executors"]
+MODULES = ["startup", "offers", "launch", "throughput", "allocation", "executors", "recovery"]
 
 
 def _first(path: str, prefix: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Result:
     met: bool
     floor_name: str = ""
     floor: float | None = None  # in the same unit as value
+    details: list[str] = field(default_factory=list)  # printed below, one per line
 
     @property
     def ratio(self) -> float | None:
@@ -28,7 +29,8 @@ class Result:
         ratio = "" if self.ratio is None else f", {self.ratio:.1f}x {self.floor_name}"
         floor = "" if self.floor is None else f" (floor {self.floor:.3g} {self.unit}{ratio})"
         verdict = "met" if self.met else "MISSED"
-        return f"{self.name}: {self.value:.3g} {self.unit}{floor}; goal {self.goal}: {verdict}"
+        line = f"{self.name}: {self.value:.3g} {self.unit}{floor}; goal {self.goal}: {verdict}"
+        return "\n".join([line, *(f"    {detail}" for detail in self.details)])
 
 
 def median_ms(action: Callable[[], object], runs: int, warmup: int = 3) -> float:

@@ -1,4 +1,4 @@
-"""Tables, samplers and figures for the step 1 notebook, kept here so its cells stay short.
+"""Tables, samplers and figures for the notebooks, kept here so that their cells stay short.
 
 Figures are drawn on `matplotlib.figure.Figure` objects, not through pyplot, so that they do not
 depend on the backend that is active in the kernel (`jobs.bikeshare.chart` switches it to Agg).
@@ -219,11 +219,12 @@ def placement_figure(
         "¿Dónde y cuándo corrió cada tarea? (el número es la semana que cuenta)",
         loc="left",
         fontsize=11,
+        pad=12,
     )
     axes.spines[["top", "right", "left"]].set_visible(False)
     axes.tick_params(axis="y", length=0)
     axes.grid(axis="x", alpha=0.25)
-    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    figure.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=9)
     return figure
 
 
@@ -512,4 +513,133 @@ def throughput_figure(
     axes.spines[["top", "right", "left"]].set_visible(False)
     axes.tick_params(axis="y", length=0)
     axes.grid(axis="x", alpha=0.25)
+    return figure
+
+
+# -- step 3: failures and recovery ----------------------------------------------------------
+
+FAILURE_NAMES = {
+    "restart": "planificador\nreiniciado",
+    "agent": "agente\nperdido",
+    "master": "maestro\ncaído",
+    "standby": "planificador\nde reserva",
+}
+# The moments of a recovery (bench.recovery.Recording.milestones), in Spanish.
+MILESTONE_NAMES = {
+    "kill": "el fallo",
+    "session": "ZooKeeper da por muerta la sesión del líder",
+    "elected": "otro maestro es elegido líder",
+    "agents": "los agentes se han registrado en el nuevo líder",
+    "unreachable": "el maestro da el agente por perdido",
+    "revive": "el planificador pide ofertas otra vez (REVIVE)",
+    "subscribed": "el planificador se suscribe con el mismo framework ID",
+    "reconcile": "el planificador reconcilia",
+    "offers": "primera oferta",
+    "launch": "primera tarea lanzada tras el fallo",
+    "running": "esa tarea, en TASK_RUNNING",
+    "done": "trabajo terminado (TEARDOWN)",
+}
+# What each phase of a recovery is, by the milestone that ends it: (kind, colour).
+PHASE_KINDS = {
+    "detect": ("esperar a que venza un plazo (sesión, pings) y, con él, la elección", "#56b4e9"),
+    "scheduler": ("el planificador: arrancar, tomar el relevo, reaccionar", "#e69f00"),
+    "reconnect": ("pymesos espera para reconectar", "#cc79a7"),
+    "launch": ("oferta y ACCEPT", "#009e73"),
+}
+PHASE_OF = {
+    "session": "detect",
+    "unreachable": "detect",
+    "elected": "detect",
+    "revive": "scheduler",
+    "offers": "launch",
+    "launch": "launch",
+}
+
+
+def phase_kind(failure: str, milestone: str) -> str:
+    if milestone == "subscribed":
+        return "reconnect" if failure == "master" else "scheduler"
+    return PHASE_OF[milestone]
+
+
+def recovery_table(recording: Any) -> Table:
+    """The moments of one recovery (a bench.recovery.Recording), in seconds from the failure."""
+    moments = recording.milestones()
+    return Table(
+        [
+            {
+                "a los (s desde el fallo)": f"{when - recording.kill:+.3f}",
+                "qué pasó": MILESTONE_NAMES.get(key, key),
+            }
+            for key, when in moments.items()
+        ]
+    )
+
+
+def recovery_figure(recordings: Sequence[Any], paper: tuple[float, float] = (4.0, 8.0)) -> Figure:
+    """One row per failure (bench.recovery.Recording): from the failure (0 s) to the first task
+    launched after it, cut into its phases; then the rest of the job, to its TEARDOWN. The band
+    is the master failover time that the Mesos paper measured (NSDI 2011, §6.6)."""
+    figure = Figure(figsize=(10, 2.4 + 0.75 * len(recordings)), layout="constrained")
+    axes = figure.subplots()
+    axes.axvspan(*paper, color="#dddddd", alpha=0.6, zorder=0)
+    axes.text(
+        sum(paper) / 2,
+        -0.62,
+        "cambio de maestro en el artículo\nde Mesos (NSDI 2011): de 4 a 8 s",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color="#555555",
+    )
+    right = 0.0
+    for row, recording in enumerate(recordings):
+        moments = {key: when - recording.kill for key, when in recording.milestones().items()}
+        start = 0.0
+        for milestone, seconds in recording.phases():
+            kind = phase_kind(recording.failure, milestone)
+            axes.barh(row, seconds, left=start, height=0.5, color=PHASE_KINDS[kind][1], zorder=2)
+            start += seconds
+        done = moments.get("done", start)
+        axes.plot([start, done], [row, row], color="#888888", linewidth=1.5, zorder=1)
+        axes.plot(done, row, marker="s", color="#555555", markersize=5, zorder=3)
+        if "reconcile" in moments:
+            axes.plot(moments["reconcile"], row - 0.38, marker="v", color="#333333", zorder=3)
+        if "agents" in moments:
+            axes.plot(moments["agents"], row - 0.38, marker="o", color="#0072b2", zorder=3)
+        axes.plot(0, row, marker="X", color="#d55e00", markersize=10, zorder=4)
+        axes.text(
+            start + 0.08,
+            row + 0.08,
+            f"{_decimal(recording.recovery, 2)} s",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+        )
+        right = max(right, done)
+    handles = [Patch(color=colour, label=label) for label, colour in PHASE_KINDS.values()]
+    handles += [
+        axes.plot([], [], marker="X", color="#d55e00", linestyle="none", label="el fallo")[0],
+        axes.plot([], [], marker="v", color="#333333", linestyle="none", label="reconcilia")[0],
+        axes.plot([], [], marker="o", color="#0072b2", linestyle="none", label="agentes de vuelta")[
+            0
+        ],
+        axes.plot([], [], color="#888888", marker="s", label="el trabajo sigue, hasta acabar")[0],
+    ]
+    axes.set_yticks(
+        range(len(recordings)), [FAILURE_NAMES.get(r.failure, r.failure) for r in recordings]
+    )
+    axes.set_ylim(len(recordings) - 0.5, -0.9)
+    axes.set_xlim(-0.4, max(right, paper[1]) + 0.4)
+    axes.set_xlabel("segundos desde el fallo (la cifra: hasta la primera tarea lanzada después)")
+    axes.set_title(
+        "Cuatro fallos del mismo trabajo, y cuánto tarda en lanzarse la primera tarea después",
+        loc="left",
+        fontsize=11,
+        pad=12,
+    )
+    axes.spines[["top", "right", "left"]].set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    axes.grid(axis="x", alpha=0.25)
+    figure.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=9)
     return figure
