@@ -193,6 +193,16 @@ class _Handler(SequentialThreadingHandler):
             self._cut = False
 
 
+class _KazooLog(logging.LoggerAdapter):
+    """kazoo's log for one member. Muted once the member has been made to crash (`abandon`):
+    its broken connection and failed reconnections are then the point, not news."""
+
+    muted = False
+
+    def isEnabledFor(self, level: int) -> bool:
+        return not self.muted and super().isEnabledFor(level)
+
+
 class _Member:
     """A ZooKeeper session watching the children of a group's path, and the thread that reacts.
 
@@ -207,11 +217,13 @@ class _Member:
         self.hosts, self.path = parse_zk_url(zk_url)
         self.session_timeout = session_timeout
         self._handler = _Handler()
+        self._kazoo_log = _KazooLog(logging.getLogger("kazoo.client"))
         self._client = KazooClient(
             hosts=self.hosts,
             timeout=session_timeout,
             handler=self._handler,
             connection_retry=dict(CONNECTION_RETRY),
+            logger=self._kazoo_log,
         )
         self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -521,6 +533,7 @@ class Contender(_Member):
             self._closed = True
             return
         self._closed = True
+        self._kazoo_log.muted = True
         # Cut first: after this no byte, and so no request to close the session, can reach
         # ZooKeeper, whatever kazoo does while it is being stopped.
         self._handler.cut()

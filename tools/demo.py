@@ -9,7 +9,6 @@ one after the other; the job must still end with the exact result.
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 import signal
 import subprocess
@@ -133,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         help="crash the scheduler, an executor, an agent and the leading master as the job runs",
     )
     args = parser.parse_args(argv)
-    # The killed master's ZooKeeper client reports its broken connection; that is the point.
-    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     chunks = bikeshare.SIZES[args.size].weeks if args.size in bikeshare.SIZES else 0
     missing = zookeeper_missing() if args.failures else None
     if args.failures and missing:
