@@ -166,6 +166,13 @@ def lanes(runs: Sequence[Run]) -> dict[str, list[list[Run]]]:
     return by_agent
 
 
+def timeline_frame(axes) -> None:
+    """The look of every horizontal chart here: a light vertical grid, no box, no y ticks."""
+    axes.spines[["top", "right", "left"]].set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    axes.grid(axis="x", alpha=0.25)
+
+
 def placement_figure(
     updates: Sequence[dict], offers: Sequence[dict], names: dict[str, str]
 ) -> Figure:
@@ -221,9 +228,7 @@ def placement_figure(
         fontsize=11,
         pad=12,
     )
-    axes.spines[["top", "right", "left"]].set_visible(False)
-    axes.tick_params(axis="y", length=0)
-    axes.grid(axis="x", alpha=0.25)
+    timeline_frame(axes)
     figure.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=9)
     return figure
 
@@ -510,9 +515,7 @@ def throughput_figure(
         "semanas contadas por segundo, de la primera oferta al último TASK_FINISHED\n"
         f"(barra: la mediana de {runs} ejecuciones; puntos: cada ejecución)"
     )
-    axes.spines[["top", "right", "left"]].set_visible(False)
-    axes.tick_params(axis="y", length=0)
-    axes.grid(axis="x", alpha=0.25)
+    timeline_frame(axes)
     return figure
 
 
@@ -638,8 +641,6 @@ def recovery_figure(recordings: Sequence[Any], paper: tuple[float, float] = (4.0
         fontsize=11,
         pad=12,
     )
-    axes.spines[["top", "right", "left"]].set_visible(False)
-    axes.tick_params(axis="y", length=0)
-    axes.grid(axis="x", alpha=0.25)
+    timeline_frame(axes)
     figure.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=9)
     return figure
