@@ -12,7 +12,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup demo test test-pythons bench lab notebooks blog cluster-up cluster-down lock clean
+.PHONY: help setup demo test test-pythons chaos bench lab notebooks blog cluster-up cluster-down lock clean
 
 help:
 	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
@@ -24,6 +24,7 @@ help:
 	@echo "make blog          serve the blog on http://127.0.0.1:4000"
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
+	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed)"
 	@echo "make bench         time the local cluster (startup, offers, launch, throughput, allocation)"
 	@echo "make lock          re-pin requirements.lock from pyproject.toml"
 
@@ -55,6 +56,10 @@ test: setup
 
 test-pythons: setup
 	@$(BIN)/tutorial-checks pythons
+
+# More seeds than the 20 of `make test`; a failed run prints how to reproduce it (--seed).
+chaos: setup
+	@$(BIN)/python -m tests.integration.chaos --runs $(or $(RUNS),100) $(if $(SEED),--seed $(SEED))
 
 # Prints figures against floors measured in the same run; not part of `make test`.
 bench: setup

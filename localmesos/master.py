@@ -383,17 +383,22 @@ class Master(Actor):
     def crash(self) -> None:
         """Die as a SIGKILLed master does: no goodbye to ZooKeeper, so its znode, and its
         leadership in the eyes of everyone else, lasts until its session expires."""
+        # A killed process stops answering and sending at once. Letting go of ZooKeeper takes
+        # a while (kazoo's threads end), and until the actor and the server stop this master
+        # would still forward agents' updates to frameworks and answer their calls.
+        self._shut_down()
         if self._contender is not None:
             self._contender.abandon()
-        self._shut_down()
 
     def _shut_down(self) -> None:
-        self.serving = False
-        if self._detector is not None:
-            self._detector.stop()
+        # The server and the actor before `serving`: a request that comes in meanwhile gets a
+        # broken connection, not the 503 of a master that is not yet serving.
         self.server.stop()
         self.stop_actor()  # on its own thread (lost leadership) it does not wait for itself
+        self.serving = False
         self._fail_pending_calls()
+        if self._detector is not None:
+            self._detector.stop()
 
     def _fail_pending_calls(self) -> None:
         """HTTP threads waiting in `call` for a stopped actor would wait out their timeout;

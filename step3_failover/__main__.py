@@ -16,11 +16,13 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pymesos import MesosSchedulerDriver
+from pymesos import MesosSchedulerDriver, Scheduler
+from pymesos.detector import MasterDetector
 from tqdm import tqdm
 
 import jobs
@@ -31,6 +33,7 @@ from step3_failover.scheduler import JobScheduler, Settings, executor_info
 # Where the agents find the `step3_failover` and `jobs` packages by default: this checkout.
 REPOSITORY = str(Path(jobs.__file__).resolve().parent.parent)
 MASTER = re.compile(r"^(zk://[^/\s]+/\S+|[\w.-]+:\d{1,5})$")
+log = logging.getLogger("step3_failover")
 
 
 class JobError(Exception):
@@ -151,10 +154,12 @@ def drive(
         driver.start()
     except Exception as error:  # for a zk:// master, kazoo gives up on ZooKeeper here
         raise JobError(f"could not find the Mesos master through {master}: {error!r}") from error
+    watch = LeaderWatch(master)
     complete = False
     try:
         # The master answers a SUBSCRIBE with SUBSCRIBED, or with an ERROR (finished is set).
         while not (scheduler.registered_event.is_set() or scheduler.finished.wait(0.05)):
+            watch.check(driver)
             if time.monotonic() - started < connect_timeout:
                 continue
             raise JobError(
@@ -162,6 +167,7 @@ def drive(
                 f"{connect_timeout:g} s; is the master running, and is --master right?"
             )
         while not scheduler.finished.wait(0.2):
+            watch.check(driver)
             if leadership.lost.is_set():
                 raise JobError(
                     "this scheduler lost its ZooKeeper session, and with it the leadership: "
@@ -169,6 +175,7 @@ def drive(
                 )
         complete = scheduler.done
     finally:
+        watch.stop()
         if complete:
             # The job is done: TEARDOWN. The master kills what is left of ours (redundant
             # attempts), shuts our executors down and forgets the framework.
@@ -180,10 +187,122 @@ def drive(
             driver.stop(failover=True)
         driver.join()
     if complete and scheduler.framework_id:
+        # pymesos forgets the framework ID once a master has accepted the TEARDOWN. It sends
+        # none while it is between two masters, and a master may die under it: then the
+        # framework and its executors live on until their failover timeout.
+        if driver.framework_id is not None and not tear_down(master, scheduler, connect_timeout):
+            log.warning(
+                "framework %s: no master accepted its TEARDOWN; it keeps its executors until "
+                "its failover timeout, or until a scheduler with this --state ends it",
+                scheduler.framework_id,
+            )
+            return  # its ID stays in the checkpoint, for that scheduler
         scheduler.store.forget_framework_id(scheduler.framework_id)
 
 
 # ANCHOR_END: drive
+
+# Seconds without a master after which pymesos is told the leading master again.
+REDETECT_AFTER = 3.0
+
+
+class LeaderWatch:
+    """Mesos's own scheduler library asks its detector for the leading master after every lost
+    connection. pymesos's detector speaks only when the leader changes, and in between pymesos
+    follows the redirects of masters: during a failover, a master that has just been elected
+    redirects to the dead leader until it has seen its own election, and pymesos would then
+    knock on that dead address for ever. So while the driver stays disconnected, a detector of
+    ours tells it the leader again, every REDETECT_AFTER seconds (with a zk:// master only)."""
+
+    def __init__(self, master: str) -> None:
+        self.hosts = master.removeprefix("zk://") if master.startswith("zk://") else None
+        self.since: float | None = None
+        self.detector: MasterDetector | None = None
+
+    def check(self, driver: MesosSchedulerDriver) -> None:
+        if self.hosts is None or driver.connected:
+            self.since = None
+            return
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        elif now - self.since >= REDETECT_AFTER:
+            self.since = now
+            self.stop()
+            # It reports the current leader as soon as it has read ZooKeeper, as a new driver's
+            # detector does; telling pymesos the address it already has changes nothing.
+            detector = MasterDetector(self.hosts, driver)
+            try:
+                detector.start()
+            except Exception as error:  # ZooKeeper out of reach: pymesos's detector waits too
+                log.info("could not ask ZooKeeper for the leading master: %r", error)
+                detector.stop()
+                return
+            self.detector = detector
+
+    def stop(self) -> None:
+        if self.detector is not None:
+            self.detector.stop()
+            self.detector = None
+
+
+# How many times a finished job subscribes again to end a framework whose TEARDOWN was lost.
+TEARDOWN_ATTEMPTS = 3
+
+
+class Ending(Scheduler):
+    """The scheduler of a driver that subscribes only to send TEARDOWN."""
+
+    def __init__(self) -> None:
+        self.subscribed = threading.Event()
+        self.gone = threading.Event()
+
+    def registered(self, driver, framework_id, master_info) -> None:
+        self.subscribed.set()
+
+    def reregistered(self, driver, master_info) -> None:
+        self.subscribed.set()
+
+    def error(self, driver, message) -> None:
+        # "Framework has been removed" (its failover timeout expired): nothing is left to end.
+        # "Framework failed over": another scheduler leads it now, and it is not ours to end.
+        self.gone.set()
+
+
+def tear_down(master: str, scheduler: JobScheduler, connect_timeout: float) -> bool:
+    """The job is done, and its TEARDOWN did not reach a master: subscribe again with the
+    framework ID, and send it again. True once a master has accepted it, or no longer has the
+    framework for us to end."""
+    for _ in range(TEARDOWN_ATTEMPTS):
+        ending = Ending()
+        framework = framework_info(scheduler.settings.failover_timeout, scheduler.framework_id)
+        driver = MesosSchedulerDriver(
+            ending,
+            framework,
+            master,
+            use_addict=True,
+            failover=True,
+            implicit_acknowledgements=False,
+        )
+        try:
+            driver.start()
+        except Exception:  # for a zk:// master, kazoo gives up on ZooKeeper here
+            driver.stop(failover=True)
+            driver.join()
+            continue
+        started = time.monotonic()
+        watch = LeaderWatch(master)
+        while not (ending.subscribed.is_set() or ending.gone.is_set()):
+            if time.monotonic() - started > connect_timeout:
+                break
+            watch.check(driver)
+            ending.subscribed.wait(0.05)
+        watch.stop()
+        driver.stop(failover=ending.gone.is_set())
+        driver.join()
+        if ending.gone.is_set() or driver.framework_id is None:
+            return True
+    return False
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -826,14 +827,18 @@ class FakeCluster:
     """A scheduler driver that stands for a whole cluster: it subscribes at once, offers one
     large offer (again after each REVIVE), answers reconciliation with TASK_LOST, and runs each
     task to TASK_FINISHED with the chunk's real counts. `errors` are sent instead of a
-    subscription, one per driver, in order."""
+    subscription, one per driver, in order. A TEARDOWN (stop() without failover) is accepted,
+    and the driver forgets the framework ID as pymesos does, unless `lost_teardowns` says
+    that this one, in order, never reaches a master."""
 
     made: list[FakeCluster]
     errors: list[str]
+    lost_teardowns: list[bool]
 
     def __init__(self, scheduler: JobScheduler, framework: dict, master: str, **options: Any):
         self.scheduler = scheduler
         self.framework = framework
+        self.built_with = (framework.get("id") or {}).get("value")  # the ID it subscribes with
         self.options = options
         self.stopped: list[bool] = []
         self.acknowledged: list[str] = []
@@ -860,6 +865,9 @@ class FakeCluster:
 
     def stop(self, failover: bool = False) -> None:
         self.stopped.append(failover)
+        lost = self.lost_teardowns.pop(0) if not failover and self.lost_teardowns else False
+        if not failover and not lost:
+            self.framework.pop("id", None)
 
     def join(self) -> None:
         pass
@@ -905,6 +913,7 @@ class FakeCluster:
 def cluster(monkeypatch: pytest.MonkeyPatch) -> type[FakeCluster]:
     FakeCluster.made = []
     FakeCluster.errors = []
+    FakeCluster.lost_teardowns = []
     monkeypatch.setattr(step3_main, "MesosSchedulerDriver", FakeCluster)
     return FakeCluster
 
@@ -952,7 +961,7 @@ def test_run_resumes_the_framework_in_the_checkpoint(
     scheduler = step3_main.run("m:5050", small(), store, progress=False, say=said.append)
     assert scheduler.result() == REFERENCE
     (driver,) = cluster.made
-    assert driver.framework["id"] == {"value": "F-before"}
+    assert driver.built_with == "F-before"
     assert driver.reconciled[0] == ["chunk-1-attempt-1"]
     assert sorted(scheduler.recorded) == [1, 3]
     assert scheduler.attempts[1] == 2  # the recovered task was lost; its chunk ran again
@@ -974,6 +983,80 @@ def test_run_tears_down_a_framework_left_behind_by_a_finished_job(
     assert driver.stopped == [False]
     assert scheduler.recorded == []
     assert store.framework_id() is None
+
+
+def test_run_sends_a_lost_teardown_again_from_a_new_subscription(
+    cluster: type[FakeCluster], store: DirectoryStore
+) -> None:
+    # The leading master dies under the TEARDOWN (or pymesos is between two masters): the
+    # driver still has the framework ID, and the framework would live on.
+    cluster.lost_teardowns = [True]
+    scheduler = step3_main.run("m:5050", small(), store, progress=False)
+    assert scheduler.result() == REFERENCE
+    assert sorted(scheduler.recorded) == CHUNKS
+    first, again = cluster.made
+    assert first.stopped == [False]
+    assert again.built_with == "F1"
+    assert again.stopped == [False]
+    assert again.framework_id is None  # accepted this time
+    assert store.framework_id() is None
+
+
+def test_run_keeps_the_framework_id_when_no_teardown_reaches_a_master(
+    cluster: type[FakeCluster], store: DirectoryStore
+) -> None:
+    cluster.lost_teardowns = [True] * (1 + step3_main.TEARDOWN_ATTEMPTS)
+    scheduler = step3_main.run("m:5050", small(), store, progress=False)
+    assert scheduler.result() == REFERENCE
+    assert len(cluster.made) == 1 + step3_main.TEARDOWN_ATTEMPTS
+    assert [driver.built_with for driver in cluster.made] == [None] + ["F1"] * (
+        step3_main.TEARDOWN_ATTEMPTS
+    )
+    # The next scheduler with this --state takes the finished framework over, and ends it.
+    assert store.framework_id() == "F1"
+    again = step3_main.run("m:5050", small(), store, progress=False)
+    assert cluster.made[-1].stopped == [False]
+    assert again.recorded == []
+    assert store.framework_id() is None
+
+
+def test_a_driver_left_without_a_master_is_told_the_leader_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[Any] = []
+
+    class Detector:
+        def __init__(self, hosts: str, driver: Any) -> None:
+            self.hosts, self.driver, self.stopped = hosts, driver, False
+            made.append(self)
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    monkeypatch.setattr(step3_main, "MasterDetector", Detector)
+    monkeypatch.setattr(step3_main, "REDETECT_AFTER", 0.0)
+    driver = SimpleNamespace(connected=True)
+    watch = step3_main.LeaderWatch("zk://zk1:2181,zk2:2181/mesos")
+    watch.check(driver)
+    driver.connected = False
+    watch.check(driver)  # the first check without a master only notes the time
+    assert made == []
+    watch.check(driver)
+    assert [(d.hosts, d.driver) for d in made] == [("zk1:2181,zk2:2181/mesos", driver)]
+    watch.check(driver)  # still no master: a new detector, the old one stopped
+    assert len(made) == 2 and made[0].stopped and not made[1].stopped
+    driver.connected = True
+    watch.check(driver)
+    watch.stop()
+    assert len(made) == 2 and made[1].stopped
+    fixed = step3_main.LeaderWatch("m:5050")  # one master, no ZooKeeper: nothing to ask
+    driver.connected = False
+    for _ in range(3):
+        fixed.check(driver)
+    assert len(made) == 2
 
 
 def test_run_needs_no_master_for_a_job_that_is_done(

@@ -1,0 +1,41 @@
+"""The chaos test of step 3: 20 seeded runs of `tests/integration/chaos.py`, each a job of
+`python -m step3_failover` processes on a fresh HA localmesos cluster while agents, executors,
+the active scheduler and the leading master are killed at random moments of the job.
+
+Each run must end with the sequential reference's result, every chunk recorded once, the
+framework torn down, and no process left once the cluster has stopped; a run that passes its
+deadline fails. A failure's message is the run's report: its seed, its faults with their
+times, its events and the tail of its schedulers' logs. Reproduce it with
+`python -m tests.integration.chaos --seed SEED`; `make chaos` runs 100 more seeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration import chaos
+from tests.integration.localmesos_procs import need_zookeeper
+
+pytestmark = pytest.mark.integration
+
+SEEDS = range(20)
+
+
+def test_the_seeds_plan_every_kind_of_fault_on_both_kinds_of_state() -> None:
+    plans = [chaos.plan(seed) for seed in SEEDS]
+    assert {fault.kind for plan in plans for fault in plan.faults} == set(chaos.KINDS)
+    assert all(1 <= len(plan.faults) <= 3 for plan in plans)
+    assert {plan.zookeeper_state for plan in plans} == {True, False}
+    assert {plan.two_at_start for plan in plans} == {True, False}
+    assert chaos.plan(7) == chaos.plan(7)  # a seed is its run's whole schedule
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_chaos_run_ends_with_the_sequential_result_and_leaves_nothing(
+    seed: int, tmp_path: Path
+) -> None:
+    need_zookeeper()
+    outcome = chaos.run(seed, tmp_path)
+    assert outcome.ok, outcome.report()
