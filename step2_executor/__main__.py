@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # pymesos brings a handler of its own, and its records reach ours too: each line twice.
+    logging.getLogger("pymesos").handlers.clear()
     if not args.verbose:
         # pymesos and kazoo log each failed connection, pymesos with a traceback; run() says
         # what went wrong in one line. pymesos has a handler of its own, and it resets

@@ -488,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # pymesos brings a handler of its own, and its records reach ours too: each line twice.
+    logging.getLogger("pymesos").handlers.clear()
     if not args.verbose:
         # As in step 2: pymesos and kazoo log each failed connection; we say it in one line.
         logging.getLogger("pymesos").setLevel(logging.CRITICAL)

@@ -556,6 +556,8 @@ class JobScheduler(Scheduler):
             log.info("chunk %d: already recorded; %s changes nothing", chunk, task_id)
         self.results[chunk] = counts
         self.forget(task_id)
+        if chunk in self.pending:  # queued again after a loss that turned out not to be one
+            self.pending.remove(chunk)
         self.advance(chunk, bikeshare.WEEKDAYS)
         for other, launch in list(self.running.items()):
             if launch.chunk == chunk:  # another attempt at the same chunk: no longer needed

@@ -520,6 +520,22 @@ def test_a_task_that_still_runs_is_not_launched_again(job: Job) -> None:
     assert scheduler.attempts == dict.fromkeys(CHUNKS, 1)
 
 
+def test_a_chunk_back_from_an_unreachable_agent_is_not_launched_again(job: Job) -> None:
+    scheduler = job.register()
+    scheduler.resourceOffers(job.driver, [offer()])
+    assert list(scheduler.pending) == []
+    # Its agent stops answering: the chunk goes back to the queue...
+    job.statuses(from_master("chunk-3-attempt-1", "TASK_UNREACHABLE", "REASON_AGENT_REMOVED"))
+    assert list(scheduler.pending) == [3]
+    # ...and the agent comes back before any offer, with the task finished.
+    job.statuses(finished("chunk-3-attempt-1"))
+    assert 3 in scheduler.results
+    assert list(scheduler.pending) == []
+    job.driver.clear()
+    scheduler.resourceOffers(job.driver, [offer()])
+    assert job.driver.launched() == []
+
+
 def test_a_running_task_that_we_did_not_know_of_is_adopted(job: Job) -> None:
     scheduler = job.register()
     assert 2 in scheduler.pending
