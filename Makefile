@@ -25,7 +25,7 @@ help:
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
 	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed)"
-	@echo "make bench         time the local cluster (startup, offers, launch, throughput, allocation)"
+	@echo "make bench         time the local cluster and the steps (see bench/README.md)"
 	@echo "make lock          re-pin requirements.lock from pyproject.toml"
 
 setup: debian-packages $(STAMP)
