@@ -92,6 +92,17 @@ def find_classpath() -> str:
     raise ZooKeeperError(f"ZooKeeper is not installed ({DEBIAN_JAR} not found): {INSTALL_HINT}")
 
 
+def unavailable() -> str | None:
+    """Why a ZooKeeper server cannot start on this machine (no java, or no ZooKeeper), or None
+    if it can."""
+    try:
+        find_java()
+        find_classpath()
+    except ZooKeeperError as missing:
+        return str(missing)
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

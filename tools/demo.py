@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jobs import bikeshare
+from localmesos import zookeeper
 from localmesos.cluster import LocalCluster
-from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
 
 STEP = "step3_failover"  # later steps replace this with their own package
 AGENTS = 2
@@ -32,16 +32,6 @@ POLL = 0.05
 
 def say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
-
-
-def zookeeper_missing() -> str | None:
-    """Why the master failover cannot be shown here, or None if it can."""
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as error:
-        return str(error)
-    return None
 
 
 class Faults:
@@ -133,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chunks = bikeshare.SIZES[args.size].weeks if args.size in bikeshare.SIZES else 0
-    missing = zookeeper_missing() if args.failures else None
+    missing = zookeeper.unavailable() if args.failures else None
     if args.failures and missing:
         say(f"the leading master will not be killed: {missing}")
     masters = 2 if args.failures and not missing else 1

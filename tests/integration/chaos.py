@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from jobs import bikeshare
+from localmesos import zookeeper
 from localmesos.agent import STATUS_UPDATE_RETRY
 from localmesos.cluster import LocalCluster, NoLeader
-from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
 from step3_failover.checkpoint import Checkpoint, DirectoryStore, ZooKeeperStore
 from tests.integration.localmesos_procs import (
     Proc,
@@ -707,15 +707,6 @@ def run(seed: int, directory: Path, size: str | None = None, deadline: float = D
 # -- the command --------------------------------------------------------------------------------
 
 
-def zookeeper_missing() -> str | None:
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
-        return str(missing)
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.integration.chaos",
@@ -754,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
     # session, the server stopping): the runs' reports say what matters.
     logging.getLogger("kazoo").addHandler(logging.NullHandler())
     logging.getLogger("kazoo").propagate = False
-    missing = zookeeper_missing()
+    missing = zookeeper.unavailable()
     if missing is not None:
         print(f"chaos: {missing}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from localmesos.zookeeper import ZooKeeperError, find_classpath, find_java
+from localmesos import zookeeper
 from tools import in_ci
 
 LOCALMESOS = Path(sys.executable).parent / "localmesos"
@@ -451,10 +451,8 @@ def wait_for_file(path: Path, timeout: float = 10.0) -> str:
 
 def need_zookeeper() -> None:
     """Without ZooKeeper or java the test fails in CI and is skipped elsewhere."""
-    try:
-        find_java()
-        find_classpath()
-    except ZooKeeperError as missing:
+    missing = zookeeper.unavailable()
+    if missing is not None:
         if in_ci():
             pytest.fail(f"CI must run every test: {missing}")
-        pytest.skip(str(missing))
+        pytest.skip(missing)
