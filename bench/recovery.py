@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import itertools
-import logging
 import re
 import signal
 import statistics
@@ -64,6 +63,7 @@ from kazoo.client import KazooClient
 from bench.common import Result
 from jobs import bikeshare
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
+from localmesos.election import parse_zk_url
 from localmesos.master import Framework, Master
 from localmesos.zookeeper import ZooKeeper
 from step3_failover.checkpoint import open_store
@@ -730,9 +730,8 @@ def _master(directory: Path, probe: bool) -> Recording:
     with contextlib.ExitStack() as stack:
         cluster = stack.enter_context(LocalCluster(agents=2, masters=3, resources=NINE_TASKS))
         recorder = stack.enter_context(Recorder())
-        zk = cluster.zk or ""
-        hosts, _, path = zk.removeprefix("zk://").partition("/")
-        members = Members(recorder, hosts, "/" + path, "master znodes")
+        hosts, path = parse_zk_url(cluster.master)
+        members = Members(recorder, hosts, path, "master znodes")
         stack.callback(members.close)
         started = stack.enter_context(schedulers(directory, recorder))
         if probe:
@@ -796,8 +795,6 @@ WHAT = {
 
 
 def run() -> list[Result]:
-    # The killed master's ZooKeeper client warns about its cut connection, three lines a run.
-    logging.getLogger("kazoo").setLevel(logging.ERROR)
     reference = bikeshare.run_sequential(bikeshare.SIZES[SIZE])
     # Untimed: the first start of an interpreter after a while reads every module from disk.
     subprocess.run([sys.executable, "-c", "import step3_failover.__main__"], check=True)

@@ -129,18 +129,12 @@ def run(
 
 
 # ANCHOR: drive
-def drive(
-    master: str,
-    scheduler: JobScheduler,
-    framework_id: str | None,
-    leadership: Leadership,
-    connect_timeout: float,
-) -> None:
-    """One framework, from its subscription until the job is done or this scheduler stops."""
-    framework = framework_info(scheduler.settings.failover_timeout, framework_id)
-    driver = MesosSchedulerDriver(
+def new_driver(
+    scheduler: Scheduler, master: str, failover_timeout: float, framework_id: str | None
+) -> MesosSchedulerDriver:
+    return MesosSchedulerDriver(
         scheduler,
-        framework,
+        framework_info(failover_timeout, framework_id),
         master,
         use_addict=True,
         # failover=True: if pymesos's thread dies (an exception in a callback), pymesos stops
@@ -149,6 +143,17 @@ def drive(
         # We acknowledge each status update ourselves, once it is in the checkpoint.
         implicit_acknowledgements=False,
     )
+
+
+def drive(
+    master: str,
+    scheduler: JobScheduler,
+    framework_id: str | None,
+    leadership: Leadership,
+    connect_timeout: float,
+) -> None:
+    """One framework, from its subscription until the job is done or this scheduler stops."""
+    driver = new_driver(scheduler, master, scheduler.settings.failover_timeout, framework_id)
     started = time.monotonic()
     try:
         driver.start()
@@ -275,14 +280,8 @@ def tear_down(master: str, scheduler: JobScheduler, connect_timeout: float) -> b
     framework for us to end."""
     for _ in range(TEARDOWN_ATTEMPTS):
         ending = Ending()
-        framework = framework_info(scheduler.settings.failover_timeout, scheduler.framework_id)
-        driver = MesosSchedulerDriver(
-            ending,
-            framework,
-            master,
-            use_addict=True,
-            failover=True,
-            implicit_acknowledgements=False,
+        driver = new_driver(
+            ending, master, scheduler.settings.failover_timeout, scheduler.framework_id
         )
         try:
             driver.start()

@@ -517,8 +517,7 @@ class JobScheduler(Scheduler):
             log.info("%s is %s: its chunk is on its way", task_id, update["state"])
             agent = update.get("agent_id", {}).get("value", "")
             self.running[task_id] = Launch(chunk, attempt, agent)
-            if chunk in self.pending:
-                self.pending.remove(chunk)
+            self.unqueue(chunk)
 
     # ANCHOR_END: duplicates
 
@@ -556,8 +555,7 @@ class JobScheduler(Scheduler):
             log.info("chunk %d: already recorded; %s changes nothing", chunk, task_id)
         self.results[chunk] = counts
         self.forget(task_id)
-        if chunk in self.pending:  # queued again after a loss that turned out not to be one
-            self.pending.remove(chunk)
+        self.unqueue(chunk)  # queued again after a loss that turned out not to be one
         self.advance(chunk, bikeshare.WEEKDAYS)
         for other, launch in list(self.running.items()):
             if launch.chunk == chunk:  # another attempt at the same chunk: no longer needed
@@ -604,6 +602,11 @@ class JobScheduler(Scheduler):
             self.suppressed = False
 
     # ANCHOR_END: relaunch
+
+    def unqueue(self, chunk: int) -> None:
+        """The chunk is taken care of: it no longer waits for an offer."""
+        if chunk in self.pending:
+            self.pending.remove(chunk)
 
     def forget(self, task_id: str) -> Launch | None:
         """The task is no longer running: the master need not be asked about it."""

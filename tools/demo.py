@@ -22,10 +22,11 @@ from pathlib import Path
 from jobs import bikeshare
 from localmesos import zookeeper
 from localmesos.cluster import LocalCluster
+from step3_failover.checkpoint import DirectoryStore
+from step3_failover.scheduler import EXECUTOR_ID
 
 STEP = "step3_failover"  # later steps replace this with their own package
 AGENTS = 2
-EXECUTOR_ID = "bikeshare-executor"  # step 3's executor, one per agent
 CRASH_AFTER = 0.15  # the first scheduler kills itself after this share of the chunks
 POLL = 0.05
 
@@ -40,8 +41,7 @@ class Faults:
 
     def __init__(self, cluster: LocalCluster, state: Path, chunks: int, master_too: bool):
         self.cluster = cluster
-        self.results = state / "results"
-        self.state = state
+        self.store = DirectoryStore(state)  # the step's checkpoint, read as it is written
         faults: list[tuple[float, Callable[[], str]]] = [
             (0.35, self.kill_executor),
             (0.55, self.kill_agent),
@@ -53,10 +53,7 @@ class Faults:
         self.thread = threading.Thread(target=self.run, name="demo-faults", daemon=True)
 
     def done(self) -> int:
-        try:
-            return sum(1 for name in self.results.iterdir() if not name.name.startswith("."))
-        except FileNotFoundError:
-            return 0
+        return len(self.store.list("results"))
 
     def run(self) -> None:
         for milestone, fault in self.plan:
@@ -69,8 +66,7 @@ class Faults:
                 say(f"{fault.__name__.replace('_', ' ')} did not happen: {error}")
 
     def kill_executor(self) -> str:
-        framework_id = (self.state / "framework_id").read_text()
-        self.cluster.kill_executor(framework_id, EXECUTOR_ID)
+        self.cluster.kill_executor(self.store.framework_id() or "", EXECUTOR_ID)
         return "killed an executor (SIGKILL); its running chunks will be launched again"
 
     def kill_agent(self) -> str:
@@ -124,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chunks = bikeshare.SIZES[args.size].weeks if args.size in bikeshare.SIZES else 0
     missing = zookeeper.unavailable() if args.failures else None
-    if args.failures and missing:
+    if missing:
         say(f"the leading master will not be killed: {missing}")
     masters = 2 if args.failures and not missing else 1
     started = time.monotonic()
