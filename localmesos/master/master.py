@@ -25,8 +25,8 @@ from urllib.parse import urlencode, urlsplit
 
 from localmesos import protocol
 from localmesos.actors import Actor, Stopped, Timer
-from localmesos.allocator import DEFAULT_REFUSE_SECONDS, Allocator
 from localmesos.election import SESSION_TIMEOUT, Contender, Detector
+from localmesos.master.allocator import DEFAULT_REFUSE_SECONDS, Allocator
 from localmesos.protocol import Invalid, is_terminal, task_status
 from localmesos.resources import Resources
 from localmesos.web import EventStream, Request, Response, Server, dumps

@@ -1,0 +1,23 @@
+"""The agent, in the modules that Mesos's src/slave/ has (see localmesos/README.md).
+
+The names that other code imports are re-exported here, so `from localmesos.agent import
+Agent` keeps working wherever each of them lives.
+"""
+
+from localmesos.agent.slave import (
+    EXECUTOR_REGISTRATION_TIMEOUT,
+    KILL_GRACE,
+    SHUTDOWN_GRACE,
+    STATUS_UPDATE_RETRY,
+    STATUS_UPDATE_RETRY_MAX,
+    Agent,
+)
+
+__all__ = [
+    "EXECUTOR_REGISTRATION_TIMEOUT",
+    "KILL_GRACE",
+    "SHUTDOWN_GRACE",
+    "STATUS_UPDATE_RETRY",
+    "STATUS_UPDATE_RETRY_MAX",
+    "Agent",
+]
