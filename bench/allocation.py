@@ -12,7 +12,7 @@ import statistics
 import time
 
 from bench.common import Result, median_ms
-from localmesos.allocator import Allocator
+from localmesos.master.allocator import Allocator
 from localmesos.resources import Resources
 
 AGENTS = 1000

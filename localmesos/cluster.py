@@ -8,7 +8,7 @@
         cluster.kill_master()
 
 The masters and the agents talk only through links (`send(message, *args)`), never by calling
-each other: direct ones within this process (`LocalLink`), or `master.HttpLink`s, which carry
+each other: direct ones within this process (`link.LocalLink`), or `link.HttpLink`s, which carry
 the same messages over HTTP, between processes (`links="http"`, and `localmesos master` and
 `localmesos agents`).
 """
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
-from localmesos.master import HttpLink, Master, MasterFlags, master_link_url
+from localmesos.link import HttpLink, LocalLink, Partition, master_link_url
+from localmesos.master import Master, MasterFlags, readonly
 from localmesos.processes import Launcher
 from localmesos.resources import Resources
 from localmesos.zookeeper import ZooKeeper
@@ -45,35 +46,6 @@ REGISTRATION_RETRY_MAX = 1.0
 
 class NoLeader(RuntimeError):
     """No master leads at the moment (during an election, or with every master dead)."""
-
-
-class Partition:
-    """The network between one agent and the masters: cut until a moment, or whole."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-
-    @property
-    def cut(self) -> bool:
-        return time.monotonic() < self.until
-
-
-class LocalLink:
-    """Delivers a message to an actor of this process: asynchronously, in order, and dropped
-    when the receiver is dead or the partition between the two is cut, as libprocess
-    delivers messages between processes."""
-
-    def __init__(self, target: Any, prefix: str = "", partition: Partition | None = None) -> None:
-        self.target = target
-        self.prefix = prefix
-        self.partition = partition
-
-    def send(self, message: str, *args: Any) -> None:
-        if self.partition is not None and self.partition.cut:
-            log.debug("partition: dropping %s to %s", message, self.target.name)
-            return
-        if self.target.alive:
-            self.target.dispatch(getattr(self.target, self.prefix + message), *args)
 
 
 class LocalCluster:
@@ -377,7 +349,7 @@ class LocalCluster:
         """The same dict as GET /master/state on the leading master (NoLeader if none)."""
         master = self._leader()
         try:
-            state = master.call(master.state_json)
+            state = master.call(readonly.state_json, master)
         except RuntimeError:
             if master.alive:
                 raise

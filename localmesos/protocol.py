@@ -446,6 +446,20 @@ def task_status(
     return status
 
 
+# The Mesos release that masters and agents say they are, and what agents say they can do.
+MESOS_VERSION = "1.11.0"
+AGENT_CAPABILITIES = ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"]
+
+
+def version_json() -> dict:
+    return {
+        "version": MESOS_VERSION,
+        "build_date": "2026-11-24 00:00:00",
+        "build_time": 1795478400.0,
+        "build_user": "localmesos",
+    }
+
+
 def mesos_id() -> str:
     """Mesos's IDs start with the master's UUID (`<uuid>-0000`, `<uuid>-S0`, `<uuid>-O0`)."""
     return str(uuid.uuid4())

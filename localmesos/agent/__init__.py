@@ -1,4 +1,5 @@
-"""The agent, in the modules that Mesos's src/slave/ has (see localmesos/README.md).
+"""The agent, in the modules that Mesos's src/slave/ has: slave.py (the actor), http.py,
+files.py, status_updates.py and containerizer.py (see localmesos/README.md).
 
 The names that other code imports are re-exported here, so `from localmesos.agent import
 Agent` keeps working wherever each of them lives.
@@ -8,10 +9,9 @@ from localmesos.agent.slave import (
     EXECUTOR_REGISTRATION_TIMEOUT,
     KILL_GRACE,
     SHUTDOWN_GRACE,
-    STATUS_UPDATE_RETRY,
-    STATUS_UPDATE_RETRY_MAX,
     Agent,
 )
+from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, STATUS_UPDATE_RETRY_MAX
 
 __all__ = [
     "EXECUTOR_REGISTRATION_TIMEOUT",

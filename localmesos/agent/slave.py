@@ -1,24 +1,24 @@
-"""An agent: runs command tasks as local processes the way Mesos's command executor does,
-runs frameworks' own executors behind the v1 executor API (`POST /api/v1/executor`), keeps
-sandboxes in the Mesos layout, retries status updates until they are acknowledged, and serves
-the sandbox files over HTTP.
+"""The agent actor (src/slave/slave.cpp): finds the leading master and (re)registers with it,
+answers its pings, runs command tasks as local processes the way Mesos's command executor
+does, and runs frameworks' own executors behind the v1 executor API, from launch to exit.
 
 Section numbers (§5.10 ...) point to ../shared/docs/mesos-http-api-notes.md.
+
+Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
+status_updates.py (the status update manager), containerizer.py (sandboxes, environment,
+commands); processes are started and killed by localmesos.processes.
 """
 
 from __future__ import annotations
 
-import errno
+import functools
 import logging
 import os
 import random
-import shlex
 import signal
-import stat
 import subprocess
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,25 +27,23 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.election import SESSION_TIMEOUT, Detector
-from localmesos.master import (
-    AGENT_CAPABILITIES,
-    AGENT_MESSAGES,
-    MESOS_VERSION,
-    decode_link_message,
-    parse_call,
-    version_json,
+from localmesos.agent.containerizer import (
+    command_argv,
+    create_sandbox,
+    executor_environment,
+    relink,
+    wait_status,
 )
+from localmesos.agent.http import route
+from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
+from localmesos.election import SESSION_TIMEOUT, Detector
 from localmesos.processes import Launcher
 from localmesos.protocol import is_terminal, task_status
 from localmesos.resources import Resources
-from localmesos.web import EventStream, Request, Response, Server
+from localmesos.web import EventStream, Server
 
 log = logging.getLogger("localmesos.agent")
 
-# slave/constants.hpp: the first retry after 10 s, doubling up to 10 min.
-STATUS_UPDATE_RETRY = 10.0
-STATUS_UPDATE_RETRY_MAX = 600.0
 # The command executor's default grace between SIGTERM and SIGKILL (launcher/executor.cpp).
 KILL_GRACE = 3.0
 # slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD.
@@ -57,8 +55,6 @@ EXECUTOR_REGISTRATION_TIMEOUT = 60.0
 # (slave.cpp `Slave::detected`, `doReliableRegistration`; slave/constants.hpp).
 REGISTRATION_BACKOFF_FACTOR = 1.0
 REGISTER_RETRY_INTERVAL_MAX = 60.0
-# files.cpp caps one read at 16 pages.
-READ_CAP = 16 * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 65536
 
 
 @dataclass
@@ -119,15 +115,6 @@ class Executor:
     def grace(self) -> float:
         period = self.info.get("shutdown_grace_period")
         return period.get("nanoseconds", 0) / 1e9 if period else SHUTDOWN_GRACE
-
-
-@dataclass
-class UpdateStream:
-    """The updates of one task not yet acknowledged; only the oldest is in flight (§3.9)."""
-
-    updates: deque[dict] = field(default_factory=deque)
-    timer: Timer | None = None
-    interval: float = STATUS_UPDATE_RETRY
 
 
 class _NoMaster:
@@ -193,14 +180,16 @@ class Agent(Actor):
         self.id: str | None = None
         self.master_info: dict | None = None
         self.hostname = protocol.hostname_for(ip)
-        self.server = Server(ip, port, self.route, name)
+        self.server = Server(ip, port, functools.partial(route, self), name)
         self.start_time = time.time()
         self.frameworks: dict[str, dict] = {}  # framework ID -> FrameworkInfo
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
         self.completed_runs: deque[Run] = deque(maxlen=150)
         self.executors: dict[tuple[str, str], Executor] = {}  # (framework ID, executor ID)
         self.completed_executors: deque[Executor] = deque(maxlen=150)
-        self.streams: dict[tuple[str, str], UpdateStream] = {}
+        self.status_updates = StatusUpdateManager(
+            self, self._send_status_update, status_update_retry
+        )
         # Frameworks being shut down: their updates have nobody to go to (Mesos cleans up the
         # framework's status update streams at this point).
         self.removed_frameworks: set[str] = set()
@@ -333,16 +322,16 @@ class Agent(Actor):
                 return
             reported.add(key)
             entry = {"framework_id": framework_id, "task": task, "state": state}
-            stream = self.streams.get(key)
-            if stream is not None and stream.updates:
-                entry["status_update_state"] = stream.updates[0]["state"]
-                entry["status_update_uuid"] = stream.updates[0].get("uuid")
+            pending = self.status_updates.pending(*key)
+            if pending is not None:
+                entry["status_update_state"] = pending["state"]
+                entry["status_update_uuid"] = pending.get("uuid")
             tasks.append(entry)
 
         for (framework_id, _), run in self.runs.items():
             add(framework_id, run.task, run.state)
         for run in self.completed_runs:
-            if (run.framework_id, run.task_id) in self.streams:  # not yet acknowledged
+            if (run.framework_id, run.task_id) in self.status_updates.streams:  # not acknowledged
                 add(run.framework_id, run.task, run.state)
         executors = []
         for (framework_id, _), executor in self.executors.items():
@@ -351,7 +340,7 @@ class Agent(Actor):
                 add(framework_id, task, state or executor.task_states.get(task_id, "TASK_STAGING"))
             for done in executor.completed_tasks:
                 task_id = done["task"]["task_id"]["value"]
-                if (framework_id, task_id) in self.streams:
+                if (framework_id, task_id) in self.status_updates.streams:
                     add(framework_id, done["task"], done["state"])
             if executor.state != "TERMINATED":
                 executors.append(executor.info)
@@ -370,18 +359,7 @@ class Agent(Actor):
         self._last_ping = time.monotonic()
         self._arm_ping_timer()
         # The status update manager resumes: what waited goes out now, and is retried.
-        self._resend_pending()
-
-    def _resend_pending(self, framework_id: str | None = None) -> None:
-        """Forward the head of each pending update stream now (of ``framework_id`` only, when
-        given), its retry interval back to the first one: the status update manager's
-        `resume()`."""
-        for key, stream in self.streams.items():
-            if stream.updates and (framework_id is None or key[0] == framework_id):
-                if stream.timer is not None:
-                    stream.timer.cancel()
-                stream.interval = self.status_update_retry
-                self._forward(key)
+        self.status_updates.resume()
 
     def on_registered(
         self, agent_id: str, master_info: dict, ping_timeout: float | None = None
@@ -391,7 +369,7 @@ class Agent(Actor):
         self.id = agent_id
         slaves = self.work_dir / "slaves"
         (slaves / agent_id).mkdir(parents=True, exist_ok=True)
-        _relink(slaves / "latest", agent_id)
+        relink(slaves / "latest", agent_id)
         self._connected(master_info, ping_timeout)
         self.registered.set()
         log.info("agent %s registered on port %d", agent_id, self.port)
@@ -428,7 +406,7 @@ class Agent(Actor):
     def _knows_task(self, framework_id: str, task_id: str) -> bool:
         return (
             (framework_id, task_id) in self.runs
-            or (framework_id, task_id) in self.streams
+            or (framework_id, task_id) in self.status_updates.streams
             or self._executor_of_task(framework_id, task_id) is not None
         )
 
@@ -469,24 +447,6 @@ class Agent(Actor):
         self._last_ping = time.monotonic()
         self.master.send("pong", self.id)
 
-    def _sandbox(self, framework_id: str, executor_id: str) -> tuple[str, Path]:
-        """A new container ID and its sandbox, in the Mesos layout (§5.11)."""
-        container_id = str(uuid.uuid4())
-        runs = (
-            self.work_dir
-            / "slaves"
-            / str(self.id)
-            / "frameworks"
-            / framework_id
-            / "executors"
-            / executor_id
-            / "runs"
-        )
-        directory = runs / container_id
-        directory.mkdir(parents=True)
-        _relink(runs / "latest", container_id)
-        return container_id, directory
-
     def on_run_task(self, payload: dict) -> None:
         framework_info = payload["framework_info"]
         task = payload["task"]
@@ -496,7 +456,7 @@ class Agent(Actor):
             self._run_on_executor(framework_id, task)
             return
         task_id = task["task_id"]["value"]
-        container_id, directory = self._sandbox(framework_id, task_id)
+        container_id, directory = create_sandbox(self, framework_id, task_id)
         run = Run(
             framework_id,
             task,
@@ -508,12 +468,14 @@ class Agent(Actor):
         # The command executor reports STARTING before it spawns the command (MESOS-7941).
         self._executor_update(run, "TASK_STARTING")
         try:
-            argv, executable = _argv(run.command)
+            argv, executable = command_argv(run.command)
             run.process = self.launcher.spawn(
                 argv,
                 executable=executable,
                 cwd=directory,
-                env=self._environment(framework_id, task_id, directory, run.command)
+                env=executor_environment(
+                    self, framework_id, task_id, directory, run.command, SHUTDOWN_GRACE
+                )
                 | {"MESOS_TASK_ID": task_id},
             )
         except OSError as error:
@@ -526,40 +488,6 @@ class Agent(Actor):
         threading.Thread(
             target=self._wait, args=(run,), daemon=True, name=f"wait-{task_id}"
         ).start()
-
-    def _environment(
-        self,
-        framework_id: str,
-        executor_id: str,
-        directory: Path,
-        command: dict,
-        grace: float = SHUTDOWN_GRACE,
-    ) -> dict[str, str]:
-        """slave.cpp `executorEnvironment` (§5.1): what an executor needs to find its agent."""
-        env = dict(os.environ)
-        checkpoint = bool(self.frameworks.get(framework_id, {}).get("checkpoint"))
-        env.update(
-            {
-                "MESOS_FRAMEWORK_ID": framework_id,
-                "MESOS_EXECUTOR_ID": executor_id,
-                "MESOS_DIRECTORY": str(directory),
-                "MESOS_SANDBOX": str(directory),
-                "MESOS_AGENT_ENDPOINT": f"{self.ip}:{self.port}",
-                "MESOS_SLAVE_ID": str(self.id),
-                "MESOS_SLAVE_PID": self.pid,
-                "MESOS_CHECKPOINT": "1" if checkpoint else "0",
-                "MESOS_HTTP_COMMAND_EXECUTOR": "0",
-                # pymesos refuses "5s" and "5": Mesos writes durations as "5secs" (§5.2).
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": protocol.format_duration(grace),
-                "LIBPROCESS_PORT": "0",
-            }
-        )
-        if checkpoint:
-            env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
-            env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
-        for variable in command.get("environment", {}).get("variables", []):
-            env[variable["name"]] = variable.get("value", "")
-        return env
 
     def _wait(self, run: Run) -> None:
         assert run.process is not None
@@ -578,7 +506,7 @@ class Agent(Actor):
                 message="Executor terminated",
             )
         else:
-            how = _wait_status(status)
+            how = wait_status(status)
             if run.killed:
                 self._executor_update(run, "TASK_KILLED", message=f"Command {how}")
             elif status == 0:
@@ -653,10 +581,7 @@ class Agent(Actor):
         for key, executor in list(self.executors.items()):
             if key[0] == framework_id:
                 self._shutdown(executor)
-        for key in [k for k in self.streams if k[0] == framework_id]:
-            stream = self.streams.pop(key)
-            if stream.timer:
-                stream.timer.cancel()
+        self.status_updates.cleanup(framework_id)
 
     def on_update_framework(self, framework_id: str, framework_info: dict) -> None:
         """UpdateFrameworkMessage: the framework failed over, or a RECOVERED one subscribed.
@@ -671,7 +596,7 @@ class Agent(Actor):
         if framework_id not in self.frameworks or framework_id in self.removed_frameworks:
             return
         self.frameworks[framework_id] = framework_info
-        self._resend_pending(framework_id)
+        self.status_updates.resume(framework_id)
 
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
         executor = self.executors.get((framework_id, executor_id))
@@ -683,18 +608,7 @@ class Agent(Actor):
         executor.stream.send({"type": "MESSAGE", "message": {"data": data}})
 
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
-        key = (framework_id, task_id)
-        stream = self.streams.get(key)
-        if stream is None or not stream.updates or stream.updates[0].get("uuid") != ack_uuid:
-            return  # a duplicate or stale acknowledgement
-        stream.updates.popleft()
-        if stream.timer:
-            stream.timer.cancel()
-        if stream.updates:
-            stream.interval = self.status_update_retry
-            self._forward(key)
-        else:
-            del self.streams[key]
+        self.status_updates.acknowledgement(framework_id, task_id, ack_uuid)
 
     # -- custom executors (§5) -------------------------------------------------------------------
 
@@ -724,7 +638,7 @@ class Agent(Actor):
             executor.queued.append(task_id)
 
     def _launch_executor(self, framework_id: str, info: dict) -> Executor:
-        container_id, directory = self._sandbox(framework_id, info["executor_id"]["value"])
+        container_id, directory = create_sandbox(self, framework_id, info["executor_id"]["value"])
         executor = Executor(
             framework_id,
             info,
@@ -734,9 +648,9 @@ class Agent(Actor):
         )
         self.executors[(framework_id, executor.id)] = executor
         try:
-            argv, executable = _argv(executor.command)
-            env = self._environment(
-                framework_id, executor.id, directory, executor.command, executor.grace
+            argv, executable = command_argv(executor.command)
+            env = executor_environment(
+                self, framework_id, executor.id, directory, executor.command, executor.grace
             )
             executor.process = self.launcher.spawn(
                 argv, executable=executable, cwd=directory, env=env
@@ -817,7 +731,7 @@ class Agent(Actor):
             "executor %s of framework %s exited: %s",
             executor.id,
             executor.framework_id,
-            _wait_status(status) if status >= 0 else "never started",
+            wait_status(status) if status >= 0 else "never started",
         )
         self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
 
@@ -827,41 +741,10 @@ class Agent(Actor):
                 return executor
         return None
 
-    # -- POST /api/v1/executor ------------------------------------------------------------------
+    # -- calls from executors (their endpoint is in http.py) -----------------------------------
 
-    def executor_endpoint(self, request: Request) -> Response | EventStream:
-        call = parse_call(request, "executor.Call")
-        if isinstance(call, Response):
-            return call
-        error = validate_executor_call(call)
-        if error is not None:
-            return Response.text(400, f"Failed to validate Executor::Call: {error}")
-        return self.call(self.executor_call, call)
-
-    def executor_call(self, call: dict) -> Response | EventStream:
-        """slave/http.cpp `Http::executor`, on the agent's thread."""
-        framework_id = call["framework_id"]["value"]
-        if framework_id not in self.frameworks:
-            return Response.text(400, "Framework cannot be found")
-        executor = self.executors.get((framework_id, call["executor_id"]["value"]))
-        if executor is None:
-            return Response.text(400, "Executor cannot be found")
-        kind = call["type"]
-        if kind == "SUBSCRIBE":
-            return self._subscribe(executor)
-        if executor.state == "REGISTERING":
-            return Response.text(403, "Executor is not subscribed")
-        if kind == "UPDATE":
-            self._executor_status(executor, call["update"]["status"])
-        elif kind == "MESSAGE" and framework_id not in self.removed_frameworks:
-            self.master.send(
-                "executor_message", self.id, framework_id, executor.id, call["message"]["data"]
-            )
-        elif kind == "UNKNOWN":
-            return Response.text(501, "501 Not Implemented.")
-        return Response(202)
-
-    def _subscribe(self, executor: Executor) -> EventStream:
+    def subscribe(self, executor: Executor) -> EventStream:
+        """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`)."""
         stream = EventStream()
         if executor.stream is not None:
             executor.stream.close()  # a second SUBSCRIBE replaces the first (§5.4)
@@ -906,7 +789,7 @@ class Agent(Actor):
             executor.stream = None
             log.info("executor %s disconnected", executor.id)
 
-    def _executor_status(self, executor: Executor, status: dict) -> None:
+    def status_update(self, executor: Executor, status: dict) -> None:
         """An UPDATE: queued toward the scheduler (retried until acknowledged), then
         ACKNOWLEDGED to the executor at once, by the agent itself (§3.10)."""
         task_id = status["task_id"]["value"]
@@ -1020,370 +903,16 @@ class Agent(Actor):
     def _queue_update(self, framework_id: str, status: dict) -> None:
         if framework_id in self.removed_frameworks:
             return
-        key = (framework_id, status["task_id"]["value"])
-        stream = self.streams.setdefault(key, UpdateStream(interval=self.status_update_retry))
-        stream.updates.append(status)
-        if len(stream.updates) == 1:
-            self._forward(key)
+        self.status_updates.update(framework_id, status)
 
-    def _forward(self, key: tuple[str, str]) -> None:
-        stream = self.streams.get(key)
-        if stream is None or not stream.updates:
-            return
+    def _send_status_update(self, framework_id: str, status: dict, latest_state: str) -> bool:
+        """The status update manager's way to the master (slave.cpp `Slave::forward`);
+        False while the agent is not (re)registered, which pauses the manager."""
         if not self.connected:
-            return  # paused: it goes out when the agent has (re)registered
+            return False
         self.master.send(
             "status_update",
             self.id,
-            {
-                "framework_id": key[0],
-                "status": stream.updates[0],
-                "latest_state": stream.updates[-1]["state"],
-            },
+            {"framework_id": framework_id, "status": status, "latest_state": latest_state},
         )
-        stream.timer = self.after(stream.interval, self._retry, key)
-
-    def _retry(self, key: tuple[str, str]) -> None:
-        stream = self.streams.get(key)
-        if stream is None or not stream.updates:
-            return
-        stream.interval = min(stream.interval * 2, STATUS_UPDATE_RETRY_MAX)
-        self._forward(key)
-
-    # -- HTTP: /files and /state ----------------------------------------------------------------
-
-    def route(self, request: Request) -> Response:
-        path = request.path.rstrip("/") or "/"
-        if path.startswith("/slave(1)/"):
-            path = path[len("/slave(1)") :]
-        if path == "/api/v1/executor":
-            return self.executor_endpoint(request)
-        if path == "/link":
-            # Messages from masters of other processes (see master.HttpLink).
-            decoded = decode_link_message(request, AGENT_MESSAGES)
-            if isinstance(decoded, Response):
-                return decoded
-            message, args = decoded
-            self.dispatch(getattr(self, "on_" + message), *args)
-            return Response(202)
-        if path == "/files/read":
-            return self.call(self.files_read, request)
-        if path == "/files/browse":
-            return self.call(self.files_browse, request)
-        if path in ("/state", "/state.json"):
-            return Response.json(self.call(self.state_json))
-        if path == "/health":
-            return Response(200)
-        if path == "/version":
-            return Response.json(version_json())
-        return Response(404)
-
-    def _attached(self) -> dict[str, Path]:
-        """The sandbox paths the agent serves: each run's real directory, and the virtual path
-        `/frameworks/F/executors/E/runs/latest` of each executor's latest run."""
-        attached: dict[str, Path] = {}
-        sandboxes = [(r.framework_id, r.task_id, r.directory) for r in self.completed_runs]
-        sandboxes += [(r.framework_id, r.task_id, r.directory) for r in self.runs.values()]
-        for executor in [*self.completed_executors, *self.executors.values()]:
-            sandboxes.append((executor.framework_id, executor.id, executor.directory))
-        for framework_id, executor_id, directory in sandboxes:
-            attached[str(directory)] = directory
-            attached[str(directory.parent / "latest")] = directory
-            virtual = f"/frameworks/{framework_id}/executors/{executor_id}/runs/latest"
-            attached[virtual] = directory
-        return attached
-
-    def _resolve(self, path: str) -> Path | Response:
-        if not path:
-            return Response.text(400, "Expecting 'path=value' in query.\n")
-        attached = self._attached()
-        cleaned = "/" + path.strip("/")
-        for prefix in sorted(attached, key=len, reverse=True):
-            if cleaned == prefix or cleaned.startswith(prefix + "/"):
-                root = attached[prefix].resolve()
-                joined = root / cleaned[len(prefix) :].lstrip("/")
-                try:
-                    target = joined.resolve()
-                    if not target.exists():
-                        return Response(404)
-                except (OSError, RuntimeError, ValueError) as error:
-                    # A symlink loop (pathlib raises RuntimeError for ELOOP), a NUL byte...
-                    reason = os.strerror(errno.ELOOP) if isinstance(error, RuntimeError) else error
-                    return Response.text(
-                        400, f"Failed to determine canonical path of '{joined}': {reason}.\n"
-                    )
-                if target != root and root not in target.parents:
-                    # files.cpp: a real path outside the attached directory is refused.
-                    # files.cpp quotes the sandbox joined with the rest of the request.
-                    return Response.text(400, f"'{joined}' is inaccessible.\n")
-                return target
-        return Response(404)
-
-    def files_read(self, request: Request) -> Response:
-        # files.cpp checks the path, then the numbers, then resolves the path.
-        if not request.arg("path"):
-            return Response.text(400, "Expecting 'path=value' in query.\n")
-        try:
-            offset = _number_arg(request, "offset", -1)
-            length = _number_arg(request, "length", -1)
-        except ValueError as error:
-            return Response.text(400, f"{error}.\n")
-        if length < -1:
-            return Response.text(400, f"Negative length provided: {length}.\n")
-        if offset < -1:
-            return Response.text(400, f"Negative offset provided: {offset}.\n")
-        target = self._resolve(request.arg("path") or "")
-        if isinstance(target, Response):
-            return target
-        if target.is_dir():
-            return Response.text(400, "Cannot read a directory.\n")
-        size = target.stat().st_size
-        if offset == -1:
-            return Response.json({"data": "", "offset": size})
-        if offset >= size:
-            return Response.json({"data": "", "offset": offset})  # no seek past the end
-        if length == -1:
-            length = size - offset
-        length = max(0, min(length, READ_CAP))
-        with open(target, "rb") as file:
-            file.seek(offset)
-            data = file.read(length)
-        return Response.json({"data": data.decode("utf-8", "replace"), "offset": offset})
-
-    def files_browse(self, request: Request) -> Response:
-        target = self._resolve(request.arg("path") or "")
-        if isinstance(target, Response):
-            return target
-        entries: list[dict] = []
-        if not target.is_dir():
-            return Response.json(entries)  # browsing a file lists nothing, as files.cpp does
-        base = request.arg("path") or ""
-        for child in sorted(target.iterdir()):
-            try:
-                info = child.stat()
-            except OSError:
-                continue  # a broken symlink
-            entries.append(
-                {
-                    "path": base.rstrip("/") + "/" + child.name,
-                    "nlink": info.st_nlink,
-                    "size": info.st_size,
-                    "mtime": float(int(info.st_mtime)),
-                    "mode": stat.filemode(info.st_mode),
-                    "uid": _user(info.st_uid),
-                    "gid": _group(info.st_gid),
-                }
-            )
-        return Response.json(entries)
-
-    def executor_json(self, run: Run) -> dict:
-        command = run.command
-        shown = command.get("value", "")
-        if not command.get("shell", True):
-            shown = " ".join(shlex.quote(a) for a in command.get("arguments") or [shown])
-        task = {
-            "id": run.task_id,
-            "name": run.task.get("name", ""),
-            "framework_id": run.framework_id,
-            "executor_id": "",
-            "slave_id": self.id,
-            "state": run.state,
-            "resources": run.resources.to_flat(),
-        }
-        live = (run.framework_id, run.task_id) in self.runs
-        return {
-            "id": run.task_id,
-            "name": f"Command Executor (Task: {run.task_id}) (Command: sh -c '{shown}')",
-            "source": run.task_id,
-            "container": run.container_id,
-            "directory": str(run.directory),
-            "resources": run.resources.to_flat(),
-            "role": "*",
-            "type": "COMMAND",
-            "framework_id": run.framework_id,
-            "tasks": [task] if live else [],
-            "queued_tasks": [],
-            "completed_tasks": [] if live else [task],
-        }
-
-    def custom_executor_json(self, executor: Executor) -> dict:
-        """The agent's /state entry for a custom executor, with its tasks by where they are."""
-
-        def task_json(task: dict, state: str) -> dict:
-            return {
-                "id": task["task_id"]["value"],
-                "name": task.get("name", ""),
-                "framework_id": executor.framework_id,
-                "executor_id": executor.id,
-                "slave_id": self.id,
-                "state": state,
-                "resources": Resources.from_json(task.get("resources", [])).to_flat(),
-            }
-
-        live = [(i, t) for i, t in executor.tasks.items() if i not in executor.queued]
-        return {
-            "id": executor.id,
-            "name": executor.info.get("name", ""),
-            "source": "",
-            "container": executor.container_id,
-            "directory": str(executor.directory),
-            "resources": executor.resources.to_flat(),
-            "role": "*",
-            "type": "CUSTOM",
-            "framework_id": executor.framework_id,
-            "tasks": [task_json(t, executor.task_states[i]) for i, t in live],
-            "queued_tasks": [
-                task_json(executor.tasks[i], "TASK_STAGING")
-                for i in executor.queued
-                if i in executor.tasks
-            ],
-            "completed_tasks": [task_json(c["task"], c["state"]) for c in executor.completed_tasks],
-        }
-
-    def state_json(self) -> dict:
-        frameworks = []
-        for framework_id, info in self.frameworks.items():
-            frameworks.append(
-                {
-                    "id": framework_id,
-                    "name": info.get("name", ""),
-                    "user": info.get("user", ""),
-                    "failover_timeout": info.get("failover_timeout", 0.0),
-                    "checkpoint": info.get("checkpoint", False),
-                    "hostname": info.get("hostname", ""),
-                    "role": info.get("role", "*"),
-                    "executors": [
-                        self.executor_json(r) for k, r in self.runs.items() if k[0] == framework_id
-                    ]
-                    + [
-                        self.custom_executor_json(e)
-                        for k, e in self.executors.items()
-                        if k[0] == framework_id
-                    ],
-                    "completed_executors": [
-                        self.executor_json(r)
-                        for r in self.completed_runs
-                        if r.framework_id == framework_id
-                    ]
-                    + [
-                        self.custom_executor_json(e)
-                        for e in self.completed_executors
-                        if e.framework_id == framework_id
-                    ],
-                }
-            )
-        return {
-            "version": MESOS_VERSION,
-            **{k: v for k, v in version_json().items() if k != "version"},
-            "start_time": self.start_time,
-            "id": self.id,
-            "pid": self.pid,
-            "hostname": self.hostname,
-            "capabilities": AGENT_CAPABILITIES,
-            "resources": self.resources.to_flat(),
-            "attributes": {},
-            "master_hostname": (self.master_info or {}).get("hostname", ""),
-            "log_dir": "",
-            "flags": {
-                "work_dir": str(self.work_dir),
-                "port": str(self.port),
-                "ip": self.ip,
-                "resources": str(self.resources),
-            },
-            "frameworks": frameworks,
-            "completed_frameworks": [],
-        }
-
-
-def _number_arg(request: Request, name: str, default: int) -> int:
-    """files.cpp's `offset` and `length`: absent means ``default``; junk is an error."""
-    text = request.arg(name)
-    if text is None:
-        return default
-    try:
-        return _off_t(text)
-    except ValueError:
-        raise ValueError(f"Failed to parse {name}: Failed to convert '{text}' to number") from None
-
-
-def _off_t(text: str) -> int:
-    """numify<off_t>: a number that fits 64 bits, or ValueError."""
-    number = int(text)
-    if not -(2**63) <= number < 2**63:
-        raise ValueError(text)
-    return number
-
-
-def _argv(command: dict) -> tuple[list[str], str | None]:
-    """A CommandInfo as an argv and the program to run (None: the argv's first word)."""
-    value = command.get("value", "")
-    if command.get("shell", True):
-        return ["/bin/sh", "-c", value], None
-    # Without a shell, `arguments` is the whole argv, argv[0] included (§5.9).
-    return list(command.get("arguments") or [value]), value
-
-
-def validate_executor_call(call: dict) -> str | None:
-    """common/validation.cpp `executor::call::validate` (§5.7)."""
-    kind = call.get("type")
-    if kind is None:
-        return "Expecting 'type' to be present"
-    body = {"SUBSCRIBE": "subscribe", "UPDATE": "update", "MESSAGE": "message"}.get(kind)
-    if body is not None and body not in call:
-        return f"Expecting '{body}' to be present"
-    if kind != "UPDATE":
-        return None
-    status = call["update"]["status"]
-    executor_id = call["executor_id"]["value"]
-    if "uuid" not in status:
-        return "Expecting 'uuid' to be present"
-    if not protocol.valid_uuid(status["uuid"]):
-        return "Not a valid UUID"
-    given = status.get("executor_id", {}).get("value")
-    if given is not None and given != executor_id:
-        return f"ExecutorID in Call: {executor_id} does not match ExecutorID in TaskStatus: {given}"
-    if status.get("source") != "SOURCE_EXECUTOR":
-        return (
-            f"Received Call from executor {executor_id} of framework "
-            f"{call['framework_id']['value']} with invalid source, expecting 'SOURCE_EXECUTOR'"
-        )
-    if status["state"] == "TASK_STAGING":
-        return (
-            f"Received TASK_STAGING from executor {executor_id} of framework "
-            f"{call['framework_id']['value']} which is not allowed"
-        )
-    return None
-
-
-def _relink(link: Path, target: str) -> None:
-    """Point the `latest` symlink at ``target`` (a sibling), replacing the old one atomically."""
-    temporary = link.with_name(f".{link.name}.{uuid.uuid4().hex}")
-    temporary.symlink_to(target)
-    temporary.replace(link)
-
-
-def _wait_status(status: int) -> str:
-    """WSTRINGIFY from stout: how Mesos words a wait status."""
-    if os.WIFEXITED(status):
-        return f"exited with status {os.WEXITSTATUS(status)}"
-    if os.WIFSIGNALED(status):
-        return f"terminated with signal {signal.strsignal(os.WTERMSIG(status))}"
-    return f"wait status {status}"
-
-
-def _user(uid: int) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):
-        return str(uid)
-
-
-def _group(gid: int) -> str:
-    try:
-        import grp
-
-        return grp.getgrgid(gid).gr_name
-    except (ImportError, KeyError):
-        return str(gid)
+        return True

@@ -1,0 +1,234 @@
+"""The agent's HTTP surface (src/slave/http.cpp): routing, the executor API
+(`POST /api/v1/executor`, `Http::executor`), /state, and /files (files.py). These run on the
+HTTP server's threads; whatever reads or changes the agent runs on its thread (`agent.call`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from localmesos import protocol
+from localmesos.agent import files
+from localmesos.link import AGENT_MESSAGES, decode_link_message
+from localmesos.master.http import parse_call
+from localmesos.protocol import AGENT_CAPABILITIES, MESOS_VERSION, version_json
+from localmesos.resources import Resources
+from localmesos.web import EventStream, Request, Response
+
+if TYPE_CHECKING:
+    from localmesos.agent.slave import Agent, Executor, Run
+
+
+def route(agent: Agent, request: Request) -> Response:
+    path = request.path.rstrip("/") or "/"
+    if path.startswith("/slave(1)/"):
+        path = path[len("/slave(1)") :]
+    if path == "/api/v1/executor":
+        return executor_endpoint(agent, request)
+    if path == "/link":
+        # Messages from masters of other processes (see link.HttpLink).
+        decoded = decode_link_message(request, AGENT_MESSAGES)
+        if isinstance(decoded, Response):
+            return decoded
+        message, args = decoded
+        agent.dispatch(getattr(agent, "on_" + message), *args)
+        return Response(202)
+    if path == "/files/read":
+        return agent.call(files.read, agent, request)
+    if path == "/files/browse":
+        return agent.call(files.browse, agent, request)
+    if path in ("/state", "/state.json"):
+        return Response.json(agent.call(state_json, agent))
+    if path == "/health":
+        return Response(200)
+    if path == "/version":
+        return Response.json(version_json())
+    return Response(404)
+
+
+def executor_endpoint(agent: Agent, request: Request) -> Response | EventStream:
+    call = parse_call(request, "executor.Call")
+    if isinstance(call, Response):
+        return call
+    error = validate_executor_call(call)
+    if error is not None:
+        return Response.text(400, f"Failed to validate Executor::Call: {error}")
+    return agent.call(executor_call, agent, call)
+
+
+def executor_call(agent: Agent, call: dict) -> Response | EventStream:
+    """slave/http.cpp `Http::executor`, on the agent's thread."""
+    framework_id = call["framework_id"]["value"]
+    if framework_id not in agent.frameworks:
+        return Response.text(400, "Framework cannot be found")
+    executor = agent.executors.get((framework_id, call["executor_id"]["value"]))
+    if executor is None:
+        return Response.text(400, "Executor cannot be found")
+    kind = call["type"]
+    if kind == "SUBSCRIBE":
+        return agent.subscribe(executor)
+    if executor.state == "REGISTERING":
+        return Response.text(403, "Executor is not subscribed")
+    if kind == "UPDATE":
+        agent.status_update(executor, call["update"]["status"])
+    elif kind == "MESSAGE" and framework_id not in agent.removed_frameworks:
+        agent.master.send(
+            "executor_message", agent.id, framework_id, executor.id, call["message"]["data"]
+        )
+    elif kind == "UNKNOWN":
+        return Response.text(501, "501 Not Implemented.")
+    return Response(202)
+
+
+def validate_executor_call(call: dict) -> str | None:
+    """common/validation.cpp `executor::call::validate` (§5.7)."""
+    kind = call.get("type")
+    if kind is None:
+        return "Expecting 'type' to be present"
+    body = {"SUBSCRIBE": "subscribe", "UPDATE": "update", "MESSAGE": "message"}.get(kind)
+    if body is not None and body not in call:
+        return f"Expecting '{body}' to be present"
+    if kind != "UPDATE":
+        return None
+    status = call["update"]["status"]
+    executor_id = call["executor_id"]["value"]
+    if "uuid" not in status:
+        return "Expecting 'uuid' to be present"
+    if not protocol.valid_uuid(status["uuid"]):
+        return "Not a valid UUID"
+    given = status.get("executor_id", {}).get("value")
+    if given is not None and given != executor_id:
+        return f"ExecutorID in Call: {executor_id} does not match ExecutorID in TaskStatus: {given}"
+    if status.get("source") != "SOURCE_EXECUTOR":
+        return (
+            f"Received Call from executor {executor_id} of framework "
+            f"{call['framework_id']['value']} with invalid source, expecting 'SOURCE_EXECUTOR'"
+        )
+    if status["state"] == "TASK_STAGING":
+        return (
+            f"Received TASK_STAGING from executor {executor_id} of framework "
+            f"{call['framework_id']['value']} which is not allowed"
+        )
+    return None
+
+
+def executor_json(agent: Agent, run: Run) -> dict:
+    command = run.command
+    shown = command.get("value", "")
+    if not command.get("shell", True):
+        shown = " ".join(shlex.quote(a) for a in command.get("arguments") or [shown])
+    task = {
+        "id": run.task_id,
+        "name": run.task.get("name", ""),
+        "framework_id": run.framework_id,
+        "executor_id": "",
+        "slave_id": agent.id,
+        "state": run.state,
+        "resources": run.resources.to_flat(),
+    }
+    live = (run.framework_id, run.task_id) in agent.runs
+    return {
+        "id": run.task_id,
+        "name": f"Command Executor (Task: {run.task_id}) (Command: sh -c '{shown}')",
+        "source": run.task_id,
+        "container": run.container_id,
+        "directory": str(run.directory),
+        "resources": run.resources.to_flat(),
+        "role": "*",
+        "type": "COMMAND",
+        "framework_id": run.framework_id,
+        "tasks": [task] if live else [],
+        "queued_tasks": [],
+        "completed_tasks": [] if live else [task],
+    }
+
+
+def custom_executor_json(agent: Agent, executor: Executor) -> dict:
+    """The agent's /state entry for a custom executor, with its tasks by where they are."""
+
+    def task_json(task: dict, state: str) -> dict:
+        return {
+            "id": task["task_id"]["value"],
+            "name": task.get("name", ""),
+            "framework_id": executor.framework_id,
+            "executor_id": executor.id,
+            "slave_id": agent.id,
+            "state": state,
+            "resources": Resources.from_json(task.get("resources", [])).to_flat(),
+        }
+
+    live = [(i, t) for i, t in executor.tasks.items() if i not in executor.queued]
+    return {
+        "id": executor.id,
+        "name": executor.info.get("name", ""),
+        "source": "",
+        "container": executor.container_id,
+        "directory": str(executor.directory),
+        "resources": executor.resources.to_flat(),
+        "role": "*",
+        "type": "CUSTOM",
+        "framework_id": executor.framework_id,
+        "tasks": [task_json(t, executor.task_states[i]) for i, t in live],
+        "queued_tasks": [
+            task_json(executor.tasks[i], "TASK_STAGING")
+            for i in executor.queued
+            if i in executor.tasks
+        ],
+        "completed_tasks": [task_json(c["task"], c["state"]) for c in executor.completed_tasks],
+    }
+
+
+def state_json(agent: Agent) -> dict:
+    frameworks = []
+    for framework_id, info in agent.frameworks.items():
+        frameworks.append(
+            {
+                "id": framework_id,
+                "name": info.get("name", ""),
+                "user": info.get("user", ""),
+                "failover_timeout": info.get("failover_timeout", 0.0),
+                "checkpoint": info.get("checkpoint", False),
+                "hostname": info.get("hostname", ""),
+                "role": info.get("role", "*"),
+                "executors": [
+                    executor_json(agent, r) for k, r in agent.runs.items() if k[0] == framework_id
+                ]
+                + [
+                    custom_executor_json(agent, e)
+                    for k, e in agent.executors.items()
+                    if k[0] == framework_id
+                ],
+                "completed_executors": [
+                    executor_json(agent, r)
+                    for r in agent.completed_runs
+                    if r.framework_id == framework_id
+                ]
+                + [
+                    custom_executor_json(agent, e)
+                    for e in agent.completed_executors
+                    if e.framework_id == framework_id
+                ],
+            }
+        )
+    return {
+        "version": MESOS_VERSION,
+        **{k: v for k, v in version_json().items() if k != "version"},
+        "start_time": agent.start_time,
+        "id": agent.id,
+        "pid": agent.pid,
+        "hostname": agent.hostname,
+        "capabilities": AGENT_CAPABILITIES,
+        "resources": agent.resources.to_flat(),
+        "attributes": {},
+        "master_hostname": (agent.master_info or {}).get("hostname", ""),
+        "log_dir": "",
+        "flags": {
+            "work_dir": str(agent.work_dir),
+            "port": str(agent.port),
+            "ip": agent.ip,
+            "resources": str(agent.resources),
+        },
+        "frameworks": frameworks,
+        "completed_frameworks": [],
+    }

@@ -1,0 +1,265 @@
+"""The master's side of agents' lives: registration, reregistration (after a partition, a
+missed ping or a master failover), health checks, and removal once an agent is unreachable
+(src/master/master.cpp: `Master::registerSlave`, `reregisterSlave` and its continuations,
+`SlaveObserver`, `markUnreachable`, `__removeSlave`).
+
+They are the master's own code, in a file of its own so that master.py stays readable: plain
+functions of the master that run on its thread, as its methods do, and use its helpers. The
+messages themselves still arrive at `Master` methods (`register_agent`, `reregister_agent`,
+`mark_unreachable`), which the links call by name and which call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from localmesos import protocol
+from localmesos.master.models import AgentRecord, Executor, Framework, Task
+from localmesos.protocol import is_terminal, task_status
+from localmesos.resources import Resources
+
+if TYPE_CHECKING:
+    from localmesos.master.master import Master
+
+log = logging.getLogger("localmesos.master")
+
+# -- registration and reregistration -----------------------------------------------------------
+
+
+def register_agent(master: Master, info: dict, link: Any) -> None:
+    pid = protocol.pid_string("slave(1)", info["ip"], info["port"])
+    for known in master.agents.values():
+        if known.pid == pid:
+            # A retry whose first attempt got through: Mesos answers again with the same ID
+            # ("Agent ... already registered, resending acknowledgement").
+            known.link = link
+            link.send("registered", known.id, master.master_info(), master.flags.agent_timeout)
+            return
+    agent_id = f"{master.id}-S{master._next_agent}"
+    master._next_agent += 1
+    now = time.time()
+    total = Resources.from_json(info["resources"])
+    master.agents[agent_id] = AgentRecord(agent_id, info, link, total, now, time.monotonic())
+    master.allocator.add_agent(agent_id, total)
+    master.count("master/slave_registrations")
+    # MasterSlaveConnection.total_ping_timeout_seconds: how long the agent waits for a ping
+    # before it looks for the master again and reregisters.
+    link.send("registered", agent_id, master.master_info(), master.flags.agent_timeout)
+    master._request_allocation()
+
+
+def reregister_agent(master: Master, agent_id: str, info: dict, link: Any, report: dict) -> None:
+    """ReregisterSlaveMessage: an agent that has an ID comes back, after a master failover
+    (this master has never seen it), after a partition (this master marked it
+    unreachable), or after it missed pings from a master that still knows it.
+
+    ``report`` holds what the agent runs: `tasks` (each with its TaskInfo, framework ID,
+    latest `state`, and the state and uuid of its oldest unacknowledged update),
+    `executors` (custom ExecutorInfos, framework_id set) and `frameworks` (FrameworkInfos).
+    """
+    master.count("master/messages_reregister_slave")
+    # Frameworks first: a task here lives in its framework. (Mesos keeps tasks in the
+    # Slave and attaches them to a framework recovered afterwards, in
+    # `updateSlaveFrameworks`; its updates for such a framework are dropped, just as
+    # they are not sent here to a framework that is not connected.)
+    recover_frameworks(master, agent_id, report["frameworks"])
+    known = master.agents.get(agent_id)
+    if known is not None:
+        reregister_known_agent(master, known, info, link, report)
+    else:
+        readmit_agent(master, agent_id, info, link, report)
+    master._request_allocation()
+
+
+def reregister_known_agent(
+    master: Master, agent: AgentRecord, info: dict, link: Any, report: dict
+) -> None:
+    """`___reregisterSlave` and `reconcileKnownSlave`: the agent is still registered here.
+    Tasks that the master has and the agent does not (a RunTask lost on the way) go back
+    to the agent for reconciliation; executors the agent no longer has are removed."""
+    agent.link = link
+    agent.info = info
+    agent.last_pong = time.monotonic()
+    reported = {(t["framework_id"], t["task"]["task_id"]["value"]) for t in report["tasks"]}
+    reconciliations: list[dict] = []
+    for framework in master.frameworks.values():
+        for task in framework.tasks.values():
+            if task.agent_id == agent.id and (framework.id, task.id) not in reported:
+                log.warning(
+                    "task %s of framework %s unknown to agent %s during re-registration: "
+                    "reconciling with the agent",
+                    task.id,
+                    framework.id,
+                    agent.id,
+                )
+                reconciliations.append(
+                    {
+                        "framework_id": framework.id,
+                        "framework": framework.info,
+                        "task_id": task.id,
+                    }
+                )
+    executors = {
+        (e["framework_id"]["value"], e["executor_id"]["value"]) for e in report["executors"]
+    }
+    for key in [k for k in agent.executors if k not in executors]:
+        executor = agent.executors.pop(key)
+        master.allocator.recover(executor.framework_id, agent.id, executor.resources)
+    master.count("master/slave_reregistrations")
+    link.send(
+        "reregistered", agent.id, master.master_info(), master.flags.agent_timeout, reconciliations
+    )
+
+
+def readmit_agent(master: Master, agent_id: str, info: dict, link: Any, report: dict) -> None:
+    """`__reregisterSlave` for an agent that is not registered here: one this master marked
+    unreachable ("Unreachable agent re-reregistered"), or one it has never seen, as after
+    a master failover with no persistent registry ("Unknown agent reregistered"). Its
+    tasks and executors are the master's again, and connected frameworks hear each task's
+    current state. Nothing is killed, PARTITION_AWARE or not (Mesos >= 1.5, MESOS-7215)."""
+    unreachable = agent_id in master.unreachable_agents
+    message = "Unreachable agent re-reregistered" if unreachable else "Unknown agent reregistered"
+    log.info("agent %s (%s): %s", agent_id, info["hostname"], message)
+    total = Resources.from_json(info["resources"])
+    agent = AgentRecord(agent_id, info, link, total, time.time(), time.monotonic())
+    master.agents[agent_id] = agent
+    master.allocator.add_agent(agent_id, total)
+    master.unreachable_agents.pop(agent_id, None)
+    for executor_info in report["executors"]:
+        framework_id = executor_info["framework_id"]["value"]
+        if framework_id not in master.frameworks:
+            continue  # a framework removed here: it is shut down on the agent below
+        executor = Executor(
+            executor_info,
+            framework_id,
+            agent_id,
+            Resources.from_json(executor_info.get("resources", [])),
+        )
+        agent.executors[(framework_id, executor.id)] = executor
+        master.allocator.add_used(framework_id, agent_id, executor.resources)
+    for reported in report["tasks"]:
+        framework = master.frameworks.get(reported["framework_id"])
+        if framework is None:
+            continue
+        task = readmit_task(master, framework, agent_id, reported)
+        extra: dict[str, Any] = {}
+        if task.executor_id:
+            extra["executor_id"] = {"value": task.executor_id}
+        status = task_status(
+            task.id,
+            task.state,
+            "SOURCE_MASTER",
+            agent_id=agent_id,
+            reason="REASON_AGENT_REREGISTERED",
+            message=message,
+            **extra,
+        )
+        if framework.connected:
+            master._send_update(framework, master._as_seen_by(framework, status))
+    master.count("master/slave_reregistrations")
+    link.send("reregistered", agent_id, master.master_info(), master.flags.agent_timeout, [])
+    for framework_info in report["frameworks"]:
+        framework_id = framework_info["id"]["value"]
+        if framework_id in master.removed_framework_ids:
+            # Removed while the agent was away: "Shutting down framework ... because the
+            # framework has been shutdown at the master".
+            link.send("shutdown_framework", framework_id)
+
+
+def readmit_task(master: Master, framework: Framework, agent_id: str, reported: dict) -> Task:
+    info = reported["task"]
+    task_id = info["task_id"]["value"]
+    old = framework.unreachable_tasks.pop(task_id, None)
+    # MESOS-9940: a task the master had declared terminal may come back alive.
+    for done in [t for t in framework.completed_tasks if t.id == task_id]:
+        framework.completed_tasks.remove(done)
+    state = reported["state"]
+    task = Task(
+        info,
+        framework.id,
+        agent_id,
+        Resources.from_json(info.get("resources", [])),
+        executor_id=(info.get("executor") or {}).get("executor_id", {}).get("value", ""),
+        state=state,
+        statuses=old.statuses if old is not None else [],
+        status_update_state=reported.get("status_update_state"),
+        status_update_uuid=reported.get("status_update_uuid"),
+    )
+    if not task.statuses or task.statuses[-1]["state"] != state:
+        task.statuses.append({"state": state, "timestamp": time.time()})
+    framework.tasks[task_id] = task
+    if is_terminal(state):
+        task.resources_recovered = True  # it waits only for its update's acknowledgement
+    else:
+        master.allocator.add_used(framework.id, agent_id, task.resources)
+    return task
+
+
+def recover_frameworks(master: Master, agent_id: str, infos: list[dict]) -> None:
+    """`updateSlaveFrameworks`: a framework that the agent runs and this master does not
+    know is recovered from its FrameworkInfo, in state RECOVERED ("Recovering framework X
+    from reregistering agent"); removed ones are not."""
+    for info in infos:
+        framework_id = info["id"]["value"]
+        if framework_id in master.frameworks or framework_id in master.removed_framework_ids:
+            continue
+        log.info("recovering framework %s from reregistering agent %s", framework_id, agent_id)
+        framework = Framework(
+            framework_id, dict(info), info.get("principal"), time.time(), recovered=True
+        )
+        master.frameworks[framework_id] = framework
+        master.allocator.add_framework(framework_id, role=framework.role, active=False)
+
+
+# -- health checks and removal ----------------------------------------------------------------
+
+
+def ping_agents(master: Master) -> None:
+    now = time.monotonic()
+    for agent in list(master.agents.values()):
+        if now - agent.last_pong > master.flags.agent_timeout:
+            master.mark_unreachable(agent, "health check timed out")
+        else:
+            agent.link.send("ping")
+    master.after(master.flags.agent_timeout / 5, ping_agents, master)
+
+
+def mark_unreachable(master: Master, agent: AgentRecord, why: str) -> None:
+    """§4.4: the agent is gone. In Mesos's order: the tasks' updates, RESCIND for its
+    offers, then FAILURE to every connected framework."""
+    log.info("agent %s (%s) is unreachable: %s", agent.id, agent.hostname, why)
+    master.count("master/slave_unreachable_scheduled")
+    for framework in master.frameworks.values():
+        state = "TASK_UNREACHABLE" if framework.capable("PARTITION_AWARE") else "TASK_LOST"
+        for task in [t for t in framework.tasks.values() if t.agent_id == agent.id]:
+            extra: dict[str, Any] = {}
+            if task.executor_id:
+                extra["executor_id"] = {"value": task.executor_id}
+            status = task_status(
+                task.id,
+                state,
+                "SOURCE_MASTER",
+                agent_id=agent.id,
+                reason="REASON_AGENT_REMOVED",
+                message=why,
+                unreachable_time={"nanoseconds": int(time.time() * 1e9)},
+                **extra,
+            )
+            task.status_update_state = state
+            task.status_update_uuid = None
+            master._set_state(task, state, status=status)
+            del framework.tasks[task.id]
+            framework.unreachable_tasks[task.id] = task
+            master._send_update(framework, status)
+    for offer in [o for o in master.offers.values() if o.agent_id == agent.id]:
+        master._remove_offer(offer, rescind=True)
+    master.allocator.remove_agent(agent.id)
+    del master.agents[agent.id]
+    master.unreachable_agents[agent.id] = time.time()
+    master.count("master/slave_unreachable_completed")
+    master.count("master/slave_removals")
+    master.count("master/slave_removals/reason_unhealthy")
+    for framework in master.frameworks.values():
+        framework.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent.id}}})

@@ -1,0 +1,226 @@
+"""The master's HTTP surface (src/master/http.cpp): routing, authentication, the redirect to
+the leader, the scheduler endpoint (`Master::Http::scheduler`) and the operator endpoint
+(`Master::Http::api`), and the checks every call goes through before it reaches the master's
+thread. These run on the HTTP server's threads; what changes the master runs on its own
+(`master.call`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from localmesos import protocol
+from localmesos.link import MASTER_MESSAGES, decode_link_message
+from localmesos.master import metrics, readonly
+from localmesos.master.validation import validate_scheduler_call
+from localmesos.protocol import Invalid, version_json
+from localmesos.web import EventStream, Request, Response
+
+if TYPE_CHECKING:
+    from localmesos.master.master import Master
+
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+
+
+# The endpoints that a master which does not lead answers with a redirect to the leader (or 503)
+# instead of its own answer (http.cpp, each handler's `if (!master->elected())`, research §2).
+LEADER_ONLY = frozenset(
+    {
+        "/api/v1/scheduler",
+        "/api/v1",
+        "/api/v1/operator",
+        "/state",
+        "/state.json",
+        "/frameworks",
+        "/slaves",
+        "/tasks",
+        "/teardown",
+    }
+)
+
+
+def route(master: Master, request: Request) -> Response | EventStream:
+    # libprocess also accepts the paths without the process name (§1.1).
+    path = request.path
+    if path.startswith("/master/"):
+        path = path[len("/master") :]
+    path = path.rstrip("/") or "/"
+    if path == "/version":
+        return Response.json(version_json())
+    if path == "/health":
+        return Response(200)  # any master, leading or not
+    if path == "/link":
+        # Messages from agents of other processes; a standby drops them (`from_agent`).
+        decoded = decode_link_message(request, MASTER_MESSAGES)
+        if isinstance(decoded, Response):
+            return decoded
+        message, args = decoded
+        master.dispatch(getattr(master, message), *args)
+        return Response(202)
+    if path == "/redirect":
+        # To the leader, from the leader too; no path of its own (http.cpp `redirect`).
+        if master.serving:
+            return Response(307, headers={"Location": f"//{master.hostname}:{master.server.port}"})
+        return redirect(master, Request(request.method, "", {}, request.headers, b"", ""))
+    if not master.serving and path in LEADER_ONLY:
+        # http.cpp: `if (!master->elected()) return redirect(request);` (§6.4).
+        return redirect(master, request)
+    if path == "/api/v1/scheduler":
+        return scheduler_endpoint(master, request)
+    if path in ("/api/v1", "/api/v1/operator"):
+        return operator_endpoint(master, request)
+    readers: dict[str, Callable[[Request], Any]] = {
+        "/state": lambda _: readonly.state_json(master),
+        "/state.json": lambda _: readonly.state_json(master),
+        "/frameworks": lambda _: readonly.frameworks_json(master),
+        "/slaves": lambda _: readonly.slaves_json(master),
+        "/tasks": lambda request: readonly.tasks_json(master, request),
+        "/metrics/snapshot": lambda _: metrics.snapshot(master),
+    }
+    reader = readers.get(path)
+    if reader is None:
+        return Response(404)
+    try:
+        return Response.json(master.call(reader, request))
+    except ValueError as error:
+        return Response.text(400, str(error))
+
+
+def authenticate(master: Master, request: Request) -> str | Response | None:
+    """The authenticated principal, None when authentication is off, or a 401 (§10)."""
+    credentials = master.flags.credentials
+    if credentials is None:
+        return None
+    refused = Response.text(401, "", **{"WWW-Authenticate": 'Basic realm="mesos-master-scheduler"'})
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return refused
+    try:
+        principal, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, ValueError):
+        return refused
+    if credentials.get(principal) != secret:
+        return refused
+    return principal
+
+
+def redirect(master: Master, request: Request) -> Response:
+    """http.cpp `Master::Http::redirect`: 307 to the leader's hostname and port, with the
+    path and query of the request; a protocol-relative Location, on purpose."""
+    leader = master.leader
+    if leader is None:
+        return Response.text(503, "No leader elected")
+    if leader.get("id") == master.id:
+        # The detector already names this master, but the contender's word has not
+        # arrived yet: Mesos answers so while it recovers its registry.
+        return Response.text(503, "Master has not finished recovery")
+    address = leader.get("address", {})
+    host = address.get("hostname") or leader.get("hostname") or address.get("ip")
+    # The server keeps the query parsed; encoded again, it names the same parameters.
+    query = urlencode(request.query, doseq=True)
+    target = f"//{host}:{address.get('port', leader.get('port'))}{request.path}"
+    return Response(307, headers={"Location": target + (f"?{query}" if query else "")})
+
+
+def scheduler_endpoint(master: Master, request: Request) -> Response | EventStream:
+    principal = authenticate(master, request)
+    if isinstance(principal, Response):
+        return principal
+    call = parse_call(request, "Call")
+    if isinstance(call, Response):
+        return call
+    error = validate_scheduler_call(call)
+    if error:
+        return Response.text(400, f"Failed to validate scheduler::Call: {error}")
+    stream_id = request.headers.get("Mesos-Stream-Id")
+    if call["type"] == "SUBSCRIBE":
+        if stream_id is not None:
+            return Response.text(
+                400, "Subscribe calls should not include the 'Mesos-Stream-Id' header"
+            )
+        accept = request.headers.get("Accept", JSON)
+        if not any(
+            kind.split(";")[0].strip() in (JSON, PROTOBUF, "*/*", "application/*")
+            for kind in accept.split(",")
+        ):
+            return Response.text(406, f"Expecting 'Accept' to allow '{PROTOBUF}' or '{JSON}'")
+        return master.call(master.subscribe, call, principal)
+    return master.call(master.handle_call, call, stream_id, principal)
+
+
+def operator_endpoint(master: Master, request: Request) -> Response:
+    call = parse_call(request, "master.Call")  # only `type` matters here
+    if isinstance(call, Response):
+        return call
+    kind = call.get("type")
+    readers: dict[str, Callable[[], dict]] = {
+        "GET_HEALTH": lambda: {"healthy": True},
+        "GET_VERSION": lambda: {"version_info": version_json()},
+        "GET_STATE": lambda: readonly.v1_state(master),
+        "GET_AGENTS": lambda: readonly.v1_agents(master),
+        "GET_FRAMEWORKS": lambda: readonly.v1_frameworks(master),
+        "GET_TASKS": lambda: readonly.v1_tasks(master),
+    }
+    if kind is None:
+        return Response.text(400, "Failed to validate master::Call: Expecting 'type' to be present")
+    reader = readers.get(kind)
+    if reader is None:
+        return Response.text(501, f"localmesos does not implement the operator call {kind}")
+    body = master.call(reader)
+    return Response.json({"type": kind, kind.lower(): body})
+
+
+def parse_call(request: Request, message: str) -> dict | Response:
+    """405, 400 and 415 exactly as Master::Http checks them (§1.2, §1.3); the agent's
+    executor endpoint checks a call the same way."""
+    if request.method != "POST":
+        return Response.text(
+            405,
+            "405 Method Not Allowed. Expecting one of { 'POST' }, but received "
+            f"'{request.method}'.",
+            Allow="POST",
+        )
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        return Response.text(400, "Expecting 'Content-Type' to be present")
+    if content_type == PROTOBUF:
+        return Response.text(
+            415, "localmesos speaks JSON only: send 'Content-Type: application/json'"
+        )
+    if content_type != JSON:
+        return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
+    try:
+        value = json.loads(request.body, parse_constant=_no_constant, parse_float=_float)
+    except json.JSONDecodeError as error:
+        rest = error.doc[error.pos :].split("\n", 1)[0]
+        return Response.text(
+            400,
+            f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
+        )
+    except (ValueError, RecursionError) as error:
+        # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
+        return Response.text(400, f"Failed to parse body into JSON: {error}")
+    try:
+        return protocol.convert(message, value)
+    except Invalid as error:
+        return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"'{name}' is not JSON")
+
+
+def _float(text: str) -> float:
+    """A JSON number that fits a double (1e999 would come back as Infinity, which is not JSON)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value

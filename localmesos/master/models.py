@@ -1,0 +1,135 @@
+"""What the master keeps about frameworks, their tasks and offers, custom executors and
+agents (src/master/master.hpp `Framework` and `Slave`, src/master/framework.cpp), and the
+master's flags (src/master/flags.cpp).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from localmesos import protocol
+from localmesos.actors import Timer
+from localmesos.election import SESSION_TIMEOUT
+from localmesos.resources import Resources
+from localmesos.web import EventStream
+
+HEARTBEAT_SECONDS = 15.0
+MAX_COMPLETED_TASKS = 1000
+MAX_COMPLETED_FRAMEWORKS = 50
+
+
+@dataclass
+class Task:
+    info: dict
+    framework_id: str
+    agent_id: str
+    resources: Resources
+    executor_id: str = ""
+    state: str = "TASK_STAGING"
+    statuses: list[dict] = field(default_factory=list)
+    status_update_state: str | None = None
+    status_update_uuid: str | None = None
+    resources_recovered: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.info["task_id"]["value"]
+
+
+@dataclass
+class Offer:
+    id: str
+    framework_id: str
+    agent_id: str
+    resources: Resources
+
+
+@dataclass
+class Framework:
+    id: str
+    info: dict
+    principal: str | None
+    registered_time: float
+    stream: EventStream | None = None
+    stream_id: str | None = None
+    active: bool = False
+    offers: dict[str, Offer] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    unreachable_tasks: dict[str, Task] = field(default_factory=dict)
+    completed_tasks: deque[Task] = field(default_factory=lambda: deque(maxlen=MAX_COMPLETED_TASKS))
+    failover_timer: Timer | None = None
+    reregistered_time: float | None = None
+    unregistered_time: float = 0.0
+    # Framework::State RECOVERED: a new master learnt of it from a reregistering agent and it
+    # has not subscribed yet. Not connected, not active, no offers, no failover timer (§3).
+    recovered: bool = False
+
+    @property
+    def connected(self) -> bool:
+        return self.stream is not None
+
+    @property
+    def role(self) -> str:
+        return self.info.get("role") or (self.info.get("roles") or ["*"])[0]
+
+    def capable(self, name: str) -> bool:
+        return any(c.get("type") == name for c in self.info.get("capabilities", []))
+
+    def send(self, event: dict) -> None:
+        if self.stream is not None:
+            self.stream.send(event)
+
+
+@dataclass
+class Executor:
+    """A custom executor as the master sees it: charged to its framework from the launch of
+    its first task until the agent reports that it exited (§5.9)."""
+
+    info: dict  # the ExecutorInfo, with framework_id filled in
+    framework_id: str
+    agent_id: str
+    resources: Resources
+
+    @property
+    def id(self) -> str:
+        return self.info["executor_id"]["value"]
+
+
+@dataclass
+class AgentRecord:
+    id: str
+    info: dict  # hostname, ip, port, resources (v1 JSON), attributes
+    link: Any  # AgentLink: how the master reaches the agent
+    total: Resources
+    registered_time: float
+    last_pong: float
+    # Custom executors running here, by (framework ID, executor ID).
+    executors: dict[tuple[str, str], Executor] = field(default_factory=dict)
+
+    @property
+    def hostname(self) -> str:
+        return self.info["hostname"]
+
+    @property
+    def pid(self) -> str:
+        return protocol.pid_string("slave(1)", self.info["ip"], self.info["port"])
+
+
+@dataclass
+class MasterFlags:
+    ip: str = "127.0.0.1"
+    port: int = 5050
+    allocation_interval: float = 1.0
+    # Mesos declares an agent lost after 5 missed pings 15 s apart; one short timeout here.
+    agent_timeout: float = 2.0
+    credentials: dict[str, str] | None = None
+    heartbeat_interval: float = HEARTBEAT_SECONDS
+    work_dir: str = ""
+    # --zk: with it the master contends for leadership in ZooKeeper and serves only once
+    # elected; without it, it leads alone from the start, as before.
+    zk: str | None = None
+    # MASTER_CONTENDER_ZK_SESSION_TIMEOUT is 10 s in Mesos, and not a flag; LocalCluster passes
+    # less, so that a crashed leader's znode expires, and a successor is elected, sooner.
+    zk_session_timeout: float = SESSION_TIMEOUT
