@@ -156,7 +156,7 @@ MESSAGES: dict[str, dict[str, F]] = {
     "Ranges": {"range": _f("Range", False, True)},
     "Range": {"begin": _f("int", True), "end": _f("int", True)},
     "Set": {"item": _f("string", False, True)},
-    # The executor API's call (executor/executor.proto, §5).
+    # The executor API's call (executor/executor.proto).
     "executor.Call": {
         "executor_id": _f("ID", True),
         "framework_id": _f("ID", True),

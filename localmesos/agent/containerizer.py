@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
-    """A new container ID and its sandbox, in the Mesos layout (§5.11)."""
+    """A new container ID and its sandbox, in the Mesos layout (slave/paths.cpp
+    `createExecutorDirectory`)."""
     container_id = str(uuid.uuid4())
     runs = (
         agent.work_dir
@@ -46,7 +47,7 @@ def executor_environment(
     command: dict,
     grace: float,
 ) -> dict[str, str]:
-    """slave.cpp `executorEnvironment` (§5.1): what an executor needs to find its agent."""
+    """slave.cpp `executorEnvironment`: what an executor needs to find its agent."""
     env = dict(os.environ)
     checkpoint = bool(agent.frameworks.get(framework_id, {}).get("checkpoint"))
     env.update(
@@ -60,7 +61,8 @@ def executor_environment(
             "MESOS_SLAVE_PID": agent.pid,
             "MESOS_CHECKPOINT": "1" if checkpoint else "0",
             "MESOS_HTTP_COMMAND_EXECUTOR": "0",
-            # pymesos refuses "5s" and "5": Mesos writes durations as "5secs" (§5.2).
+            # pymesos refuses "5s" and "5": Mesos writes durations as "5secs"
+            # (pymesos utils.py `parse_duration`).
             "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": protocol.format_duration(grace),
             "LIBPROCESS_PORT": "0",
         }
@@ -78,7 +80,7 @@ def command_argv(command: dict) -> tuple[list[str], str | None]:
     value = command.get("value", "")
     if command.get("shell", True):
         return ["/bin/sh", "-c", value], None
-    # Without a shell, `arguments` is the whole argv, argv[0] included (§5.9).
+    # Without a shell, `arguments` is the whole argv, argv[0] included (mesos.proto `CommandInfo`).
     return list(command.get("arguments") or [value]), value
 
 

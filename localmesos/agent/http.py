@@ -82,7 +82,7 @@ def executor_call(agent: Agent, call: dict) -> Response | EventStream:
 
 
 def validate_executor_call(call: dict) -> str | None:
-    """common/validation.cpp `executor::call::validate` (§5.7)."""
+    """common/validation.cpp `validateExecutorCall`."""
     kind = call.get("type")
     if kind is None:
         return "Expecting 'type' to be present"

@@ -2,7 +2,8 @@
 answers its pings, runs command tasks as local processes the way Mesos's command executor
 does, and runs frameworks' own executors behind the v1 executor API, from launch to exit.
 
-Section numbers (§5.10 ...) point to ../shared/docs/mesos-http-api-notes.md.
+Comments cite the Mesos sources each behaviour follows; localmesos/CONFORMANCE.md lists them
+all, with the tests that show them.
 
 Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
 status_updates.py (the status update manager), containerizer.py (sandboxes, environment,
@@ -59,7 +60,8 @@ REGISTER_RETRY_INTERVAL_MAX = 60.0
 
 @dataclass
 class Run:
-    """One command executor and its single task (executor ID = task ID, §5.10)."""
+    """One command executor and its single task (executor ID = task ID, slave.cpp
+    `Slave::getExecutorInfo`)."""
 
     framework_id: str
     task: dict
@@ -84,7 +86,8 @@ class Run:
 @dataclass
 class Executor:
     """A framework's own executor: one process, any number of tasks, and the event stream it
-    opened with SUBSCRIBE (§5.4). The states are those of Mesos's `Executor::State`."""
+    opened with SUBSCRIBE (`Slave::subscribe`). The states are those of Mesos's
+    `Executor::State`."""
 
     framework_id: str
     info: dict  # the ExecutorInfo, framework_id filled in by the master
@@ -498,7 +501,8 @@ class Agent(Actor):
         if run.kill_timer:
             run.kill_timer.cancel()
         if run.executor_terminated:
-            # The executor itself died: the agent reports what it still had (§4.4).
+            # The executor itself died: the agent reports what it still had
+            # (`Slave::sendExecutorTerminatedStatusUpdate`).
             self._agent_update(
                 run,
                 "TASK_FAILED",
@@ -568,7 +572,8 @@ class Agent(Actor):
         if executor is not None:
             self._shutdown(executor)
             return
-        # The command executor answers SHUTDOWN by killing its task (§2.8).
+        # The command executor answers SHUTDOWN by killing its task
+        # (launcher/executor.cpp `CommandExecutor::shutdown`).
         run = self.runs.get((framework_id, executor_id))
         if run is not None and run.process is not None and not run.killed:
             self._terminate(run, SHUTDOWN_GRACE)
@@ -601,7 +606,8 @@ class Agent(Actor):
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
         executor = self.executors.get((framework_id, executor_id))
         if executor is None or executor.state != "RUNNING" or executor.stream is None:
-            # Best effort, as in Mesos: nobody to give it to, so it is dropped (§5.8).
+            # Best effort, as in Mesos: nobody to give it to, so it is dropped
+            # (`Slave::schedulerMessage`).
             why = "does not exist" if executor is None else "is not running"
             log.info("Dropping message for executor %s because executor %s", executor_id, why)
             return
@@ -610,11 +616,12 @@ class Agent(Actor):
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
         self.status_updates.acknowledgement(framework_id, task_id, ack_uuid)
 
-    # -- custom executors (§5) -------------------------------------------------------------------
+    # -- custom executors (`Slave::launchExecutor`, `Slave::executorTerminated`) ----------------
 
     def _run_on_executor(self, framework_id: str, task: dict) -> None:
         """Hand the task to its executor: start the executor if it is not running here yet,
-        queue the task until the executor subscribes, or send it at once (§5.5, §5.9)."""
+        queue the task until the executor subscribes, or send it at once (`Slave::run`,
+        `Slave::subscribe`)."""
         info = task["executor"]
         task_id = task["task_id"]["value"]
         executor = self.executors.get((framework_id, info["executor_id"]["value"]))
@@ -707,7 +714,8 @@ class Agent(Actor):
 
     def _executor_exited(self, executor: Executor, status: int) -> None:
         """slave.cpp `executorTerminated`: the tasks it still had fail, and the master hears
-        of the exit with the raw wait status (the scheduler gets FAILURE, §2.20)."""
+        of the exit with the raw wait status (the scheduler gets FAILURE,
+        `Master::exitedExecutor`)."""
         if executor.state == "TERMINATED":
             return
         executor.state = "TERMINATED"
@@ -747,7 +755,7 @@ class Agent(Actor):
         """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`)."""
         stream = EventStream()
         if executor.stream is not None:
-            executor.stream.close()  # a second SUBSCRIBE replaces the first (§5.4)
+            executor.stream.close()  # a second SUBSCRIBE replaces the first (`Slave::subscribe`)
         executor.stream = stream
         stream.on_close = lambda closed: self.dispatch(
             self._executor_disconnected, executor, closed
@@ -768,7 +776,8 @@ class Agent(Actor):
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {
-                    # pymesos compares both IDs with its environment, key for key (§5.5).
+                    # pymesos compares both IDs with its environment, key for key
+                    # (pymesos executor.py `on_subscribed`).
                     "executor_info": executor.info,
                     "framework_info": self.frameworks[executor.framework_id],
                     "agent_info": {**self.info(), "id": {"value": self.id}},
@@ -791,7 +800,7 @@ class Agent(Actor):
 
     def status_update(self, executor: Executor, status: dict) -> None:
         """An UPDATE: queued toward the scheduler (retried until acknowledged), then
-        ACKNOWLEDGED to the executor at once, by the agent itself (§3.10)."""
+        ACKNOWLEDGED to the executor at once, by the agent itself (`Slave::___statusUpdate`)."""
         task_id = status["task_id"]["value"]
         state = status["state"]
         if executor.framework_id in self.removed_frameworks:
@@ -831,7 +840,8 @@ class Agent(Actor):
     def _executor_agent_update(
         self, executor: Executor, task_id: str, state: str, *, reason: str, message: str
     ) -> None:
-        """An update the agent writes itself about a task of a custom executor (§4.4)."""
+        """An update the agent writes itself about a task of a custom executor
+        (`Slave::sendExecutorTerminatedStatusUpdate`, `Slave::killTask`)."""
         executor.task_states[task_id] = state
         task = executor.tasks.pop(task_id, None)
         if task is not None:

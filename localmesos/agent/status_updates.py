@@ -24,7 +24,8 @@ Forward = Callable[[str, dict, str], bool]
 
 @dataclass
 class UpdateStream:
-    """The updates of one task not yet acknowledged; only the oldest is in flight (§3.9)."""
+    """The updates of one task not yet acknowledged; only the oldest is in flight
+    (`TaskStatusUpdateStream`)."""
 
     updates: deque[dict] = field(default_factory=deque)
     timer: Timer | None = None

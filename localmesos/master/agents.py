@@ -227,8 +227,8 @@ def ping_agents(master: Master) -> None:
 
 
 def mark_unreachable(master: Master, agent: AgentRecord, why: str) -> None:
-    """§4.4: the agent is gone. In Mesos's order: the tasks' updates, RESCIND for its
-    offers, then FAILURE to every connected framework."""
+    """`Master::_markUnreachable`, `__removeSlave`: the agent is gone. In Mesos's order: the
+    tasks' updates, RESCIND for its offers, then FAILURE to every connected framework."""
     log.info("agent %s (%s) is unreachable: %s", agent.id, agent.hostname, why)
     master.count("master/slave_unreachable_scheduled")
     for framework in master.frameworks.values():

@@ -30,7 +30,7 @@ PROTOBUF = "application/x-protobuf"
 
 
 # The endpoints that a master which does not lead answers with a redirect to the leader (or 503)
-# instead of its own answer (http.cpp, each handler's `if (!master->elected())`, research §2).
+# instead of its own answer (http.cpp, each handler's `if (!master->elected())`).
 LEADER_ONLY = frozenset(
     {
         "/api/v1/scheduler",
@@ -47,7 +47,7 @@ LEADER_ONLY = frozenset(
 
 
 def route(master: Master, request: Request) -> Response | EventStream:
-    # libprocess also accepts the paths without the process name (§1.1).
+    # libprocess also accepts the paths without the process name (libprocess, process.cpp).
     path = request.path
     if path.startswith("/master/"):
         path = path[len("/master") :]
@@ -70,7 +70,7 @@ def route(master: Master, request: Request) -> Response | EventStream:
             return Response(307, headers={"Location": f"//{master.hostname}:{master.server.port}"})
         return redirect(master, Request(request.method, "", {}, request.headers, b"", ""))
     if not master.serving and path in LEADER_ONLY:
-        # http.cpp: `if (!master->elected()) return redirect(request);` (§6.4).
+        # http.cpp: `if (!master->elected()) return redirect(request);`
         return redirect(master, request)
     if path == "/api/v1/scheduler":
         return scheduler_endpoint(master, request)
@@ -94,7 +94,8 @@ def route(master: Master, request: Request) -> Response | EventStream:
 
 
 def authenticate(master: Master, request: Request) -> str | Response | None:
-    """The authenticated principal, None when authentication is off, or a 401 (§10)."""
+    """The authenticated principal, None when authentication is off, or a 401 (libprocess's
+    authenticator.cpp, HTTP Basic)."""
     credentials = master.flags.credentials
     if credentials is None:
         return None
@@ -179,7 +180,7 @@ def operator_endpoint(master: Master, request: Request) -> Response:
 
 
 def parse_call(request: Request, message: str) -> dict | Response:
-    """405, 400 and 415 exactly as Master::Http checks them (§1.2, §1.3); the agent's
+    """405, 400 and 415 exactly as `Master::Http::scheduler` checks them; the agent's
     executor endpoint checks a call the same way."""
     if request.method != "POST":
         return Response.text(

@@ -2,8 +2,8 @@
 failover, heartbeats, removal), what each scheduler call does, offers, and the messages from
 agents. It runs on one actor thread (see actors.py); HTTP threads only parse requests.
 
-Section numbers in comments (§1.7, §9.2 ...) point to ../shared/docs/mesos-http-api-notes.md,
-which cites the Mesos source for each behaviour.
+Comments cite the Mesos sources each behaviour follows; localmesos/CONFORMANCE.md lists them
+all, with the tests that show them.
 
 Around it, in this package: models.py (what the master keeps), http.py (its endpoints),
 validation.py, readonly.py and metrics.py (what it shows), agents.py (agents' registration,
@@ -79,8 +79,9 @@ class Master(Actor):
         self.hostname = protocol.hostname_for(flags.ip)
         # Leadership. HTTP threads read these two without going through the actor, because a
         # standby answers every request with them, and pymesos retries a 503 in a tight loop
-        # (§6.4): a reference read is atomic, and a moment's staleness is what a Mesos master
-        # shows during an election too. Only the actor's thread writes them.
+        # (its process.py reconnects at once): a reference read is atomic, and a moment's
+        # staleness is what a Mesos master shows during an election too. Only the actor's
+        # thread writes them.
         self.serving = False  # elected and serving, as Mesos's `elected()` once recovered
         self.leader: dict | None = None  # the leader's MasterInfo, as the detector last saw it
         self.elected_time: float | None = None
@@ -162,7 +163,8 @@ class Master(Actor):
         if self.serving or not self.alive:
             return
         # Mesos recovers its registry here before it serves; this master's registry is its
-        # memory, and a new leader starts empty: agents and frameworks come back to it (§3).
+        # memory, and a new leader starts empty: agents and frameworks come back to it
+        # (CONFORMANCE.md, "Master election and failover").
         self.serving = True
         self.elected_time = time.time()
         self.leader = self.master_info()
@@ -202,7 +204,7 @@ class Master(Actor):
             "capabilities": [{"type": "AGENT_UPDATE"}, {"type": "AGENT_DRAINING"}],
         }
 
-    # -- SUBSCRIBE, and the framework life cycle (§3) -------------------------------------------
+    # -- SUBSCRIBE, and the framework life cycle (`Master::subscribe`, `removeFramework`) -------
 
     def subscribe(self, call: dict, principal: str | None) -> Response | EventStream:
         info = dict(call["subscribe"]["framework_info"])
@@ -220,7 +222,7 @@ class Master(Actor):
         if refusal is None and framework_id in self.removed_framework_ids:
             refusal = "Framework has been removed"
         if refusal is not None:
-            # A refusal after parsing is a 200 stream with one ERROR in it (§1.9).
+            # A refusal after parsing is a 200 stream with one ERROR in it (`Master::_subscribe`).
             stream.send({"type": "ERROR", "error": {"message": refusal}})
             stream.close()
             return stream
@@ -229,7 +231,7 @@ class Master(Actor):
         failed_over = False
         if framework is None:
             # An ID this master has never seen is accepted: after a master failover the new
-            # leader rebuilds the framework from its FrameworkInfo (`Master::_subscribe`, §3.3).
+            # leader rebuilds the framework from its FrameworkInfo (`Master::_subscribe`).
             if framework_id is None:
                 framework_id = f"{self.id}-{self._next_framework:04d}"
                 self._next_framework += 1
@@ -259,7 +261,8 @@ class Master(Actor):
         framework.stream_id = stream.headers["Mesos-Stream-Id"]
         framework.active = True
         stream.on_close = lambda closed: self.dispatch(self._stream_closed, framework_id, closed)
-        # pymesos never lists suppressed roles, so every subscription starts unsuppressed (§2.6).
+        # pymesos never lists suppressed roles, so every subscription starts unsuppressed
+        # (hierarchical.cpp `updateFramework`).
         self.allocator.revive(framework_id)
         self.allocator.activate_framework(framework_id)
         stream.send(
@@ -292,7 +295,8 @@ class Master(Actor):
             agent.link.send("update_framework", framework.id, framework.info)
 
     def _failover(self, framework: Framework, info: dict) -> None:
-        """A known framework subscribes again: the old stream is told and closed (§3.2)."""
+        """A known framework subscribes again: the old stream is told and closed
+        (`Master::failoverFramework`)."""
         if framework.failover_timer:
             framework.failover_timer.cancel()
             framework.failover_timer = None
@@ -338,7 +342,8 @@ class Master(Actor):
             self.remove_framework(framework)
 
     def remove_framework(self, framework: Framework) -> None:
-        """TEARDOWN and an expired failover timeout (§3.6, §3.7)."""
+        """TEARDOWN and an expired failover timeout (`Master::teardown`,
+        `Master::frameworkFailoverTimeout`, `Master::removeFramework`)."""
         if framework.failover_timer:
             framework.failover_timer.cancel()
         self._drop_offers(framework)
@@ -376,7 +381,7 @@ class Master(Actor):
         self.removed_framework_ids.add(framework.id)
         self.completed_frameworks.append(framework)
 
-    # -- the other calls (§2) -------------------------------------------------------------------
+    # -- the other calls (`Master::accept`, `decline`, `kill`, `acknowledge`, ...) -------------
 
     def handle_call(self, call: dict, stream_id: str | None, principal: str | None) -> Response:
         framework_id = call["framework_id"]["value"]
@@ -440,7 +445,8 @@ class Master(Actor):
         operations = accept.get("operations", [])
         error = validate_offers(framework, offer_ids, self.offers)
         if error is not None:
-            # §9.2: every task of the call is lost; offers that were still good go back unfiltered.
+            # `Master::accept`: every task of the call is lost; offers that were still good go
+            # back unfiltered.
             for offer_id in offer_ids:
                 offer = framework.offers.get(offer_id)
                 if offer is not None:
@@ -489,7 +495,7 @@ class Master(Actor):
                     )
             else:
                 log.warning("framework %s: ignoring unsupported operation %s", framework.id, kind)
-        # What the tasks did not use is declined with this call's filters (§9.4).
+        # What the tasks did not use is declined with this call's filters (`Master::_accept`).
         self.allocator.recover(framework.id, agent_id, available, refuse_seconds(accept))
 
     def _launch(
@@ -530,7 +536,7 @@ class Master(Actor):
         task_id = kill["task_id"]["value"]
         task = framework.tasks.get(task_id)
         if task is None:
-            # §2.7: an unknown task is answered by an explicit reconciliation.
+            # `Master::kill`: an unknown task is answered by an explicit reconciliation.
             self.reconcile(framework, [kill])
             return
         given = kill.get("agent_id", {}).get("value")
@@ -548,7 +554,7 @@ class Master(Actor):
     def framework_message(self, framework: Framework, message: dict) -> None:
         agent = self.agents.get(message["agent_id"]["value"])
         if agent is None:
-            return  # dropped, as Mesos drops messages to unknown agents (§5.8)
+            return  # dropped, as Mesos drops messages to unknown agents (`Master::message`)
         self.count("master/messages_framework_to_executor")
         agent.link.send(
             "framework_message", framework.id, message["executor_id"]["value"], message["data"]
@@ -570,13 +576,14 @@ class Master(Actor):
         agent.link.send("acknowledge", framework.id, task_id, ack["uuid"])
 
     def reconcile(self, framework: Framework, tasks: list[dict]) -> None:
-        """§4.5: answers from the master, without uuid, so they need no acknowledgement.
+        """`Master::reconcile`: answers from the master, without uuid, so they need no
+        acknowledgement.
 
         Only `framework.tasks` counts as known, in both forms: Mesos keeps unreachable tasks
         in `framework->unreachableTasks`, which neither the implicit loop (`foreachvalue (Task*
         task, framework->tasks)`) nor `Framework::getTask` looks at (master.cpp
-        `Master::reconcile`, framework.cpp `Framework::getTask`; research §3, §9 item 6). An
-        unreachable task is therefore "unreachable" only when asked for with its agent ID.
+        `Master::reconcile`, framework.cpp `Framework::getTask`). An unreachable task is
+        therefore "unreachable" only when asked for with its agent ID.
 
         Case (2) of Mesos's table, silence while agents recovered from the registry have not
         reregistered, never arises: a new localmesos leader has no registry to recover agents
@@ -649,7 +656,7 @@ class Master(Actor):
     def _send_update(self, framework: Framework, status: dict) -> None:
         framework.send({"type": "UPDATE", "update": {"status": status}})
 
-    # -- offers and allocation (§8) -------------------------------------------------------------
+    # -- offers and allocation (`Master::offer`; the allocator is allocator.py) -----------------
 
     def _request_allocation(self) -> None:
         """Allocate soon, once, however many events asked for it in the meantime (Mesos
@@ -713,7 +720,8 @@ class Master(Actor):
                 framework.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
 
     def _drop_offers(self, framework: Framework) -> None:
-        """Offers vanish without RESCIND when their framework disconnects or fails over (§8.6)."""
+        """Offers vanish without RESCIND when their framework disconnects or fails over
+        (`Master::deactivate`, `Master::_failoverFramework`)."""
         for offer in list(framework.offers.values()):
             self._remove_offer(offer)
             self.allocator.recover(framework.id, offer.agent_id, offer.resources)
@@ -750,7 +758,7 @@ class Master(Actor):
         """The agent is gone (`Master::markUnreachable`); see agents.mark_unreachable."""
         agents.mark_unreachable(self, agent, why)
 
-    # -- status updates from agents (§3.9) ------------------------------------------------------
+    # -- status updates from agents (`Master::statusUpdate`, `exitedExecutor`) -----------------
 
     @from_agent
     def status_update(self, agent_id: str, update: dict) -> None:
@@ -777,7 +785,8 @@ class Master(Actor):
         self, agent_id: str, framework_id: str, executor_id: str, status: int
     ) -> None:
         """A custom executor's resources come back, and its framework hears of it with a
-        FAILURE event and the raw wait status. Command executors end quietly (§2.20)."""
+        FAILURE event and the raw wait status. Command executors end quietly
+        (`Master::exitedExecutor`)."""
         self.count("master/executors_exited")
         agent = self.agents.get(agent_id)
         executor = agent.executors.pop((framework_id, executor_id), None) if agent else None
@@ -839,7 +848,7 @@ class Master(Actor):
 
 
 def refuse_seconds(call_body: dict) -> float:
-    """Filters.refuse_seconds, 5 s when the call has no filters (§8.4)."""
+    """Filters.refuse_seconds, 5 s when the call has no filters (mesos.proto `Filters`)."""
     return float(call_body.get("filters", {}).get("refuse_seconds", DEFAULT_REFUSE_SECONDS))
 
 

@@ -63,7 +63,8 @@ class Framework:
     reregistered_time: float | None = None
     unregistered_time: float = 0.0
     # Framework::State RECOVERED: a new master learnt of it from a reregistering agent and it
-    # has not subscribed yet. Not connected, not active, no offers, no failover timer (§3).
+    # has not subscribed yet. Not connected, not active, no offers, no failover timer
+    # (`Master::recoverFramework`).
     recovered: bool = False
 
     @property
@@ -85,7 +86,8 @@ class Framework:
 @dataclass
 class Executor:
     """A custom executor as the master sees it: charged to its framework from the launch of
-    its first task until the agent reports that it exited (§5.9)."""
+    its first task until the agent reports that it exited (`Master::_accept`,
+    `Master::exitedExecutor`)."""
 
     info: dict  # the ExecutorInfo, with framework_id filled in
     framework_id: str

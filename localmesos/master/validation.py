@@ -32,7 +32,7 @@ BODY_OF = {
 
 
 def validate_scheduler_call(call: dict) -> str | None:
-    """master/validation.cpp scheduler::call::validate (§1.7)."""
+    """master/validation.cpp `scheduler::call::validate`."""
     kind = call.get("type")
     if kind is None:
         return "Expecting 'type' to be present"
@@ -52,7 +52,8 @@ def validate_scheduler_call(call: dict) -> str | None:
 
 
 def validate_framework_info(info: dict) -> str | None:
-    """The checks that refuse a SUBSCRIBE with an ERROR event (§1.9)."""
+    """The checks that refuse a SUBSCRIBE with an ERROR event (validation.cpp
+    `framework::validate`, `Master::validateFramework`)."""
     timeout = info.get("failover_timeout", 0.0)
     if timeout < 0 or timeout > 10 * 365 * 86400:
         return f"Invalid failover_timeout: {timeout}"

@@ -326,7 +326,7 @@ def resources_by_name(resources: list[dict]) -> dict[str, Any]:
 
 
 def sandbox(cluster: LocalCluster, framework_id: str, agent_id: str, task_id: str) -> Path:
-    """The latest run of a command task's executor, in the Mesos layout (§5.11)."""
+    """The latest run of a command task's executor, in the Mesos layout (slave/paths.cpp)."""
     executor = Path(cluster.work_dir, "slaves", agent_id, "frameworks", framework_id)
     return executor / "executors" / task_id / "runs" / "latest"
 

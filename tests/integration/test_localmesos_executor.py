@@ -3,7 +3,8 @@
 agent's `POST /api/v1/executor` spoken by hand where pymesos cannot show a behaviour (an
 executor that never subscribes, a scheduler that never acknowledges).
 
-Section numbers (§5.4 ...) point to shared/docs/mesos-http-api-notes.md.
+What Mesos does, with its sources, is in localmesos/CONFORMANCE.md; the section headers below
+name its parts.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def launch(driver: MesosSchedulerDriver, offer: dict, tasks: list[dict]) -> None
 def shutdown(
     driver: MesosSchedulerDriver, framework_id: str, executor_id: str, agent_id: str
 ) -> None:
-    """The scheduler's SHUTDOWN call, which the pymesos driver has no method for (§2)."""
+    """The scheduler's SHUTDOWN call, which the pymesos driver has no method for."""
     driver._send(
         {
             "type": "SHUTDOWN",
@@ -260,7 +261,7 @@ def framework_state(state: dict, framework_id: str) -> dict:
 
 
 def assert_from_agent(status: dict, agent_id: str, executor_id: str) -> None:
-    """An update that the agent wrote itself: reliable, about the executor (§4.4)."""
+    """An update that the agent wrote itself: reliable, about the executor."""
     assert status["source"] == "SOURCE_AGENT"
     assert len(base64.b64decode(status["uuid"], validate=True)) == 16
     assert status["agent_id"] == {"value": agent_id}
@@ -351,7 +352,7 @@ def processes_in(directory: Path) -> list[int]:
     return found
 
 
-# -- 1. Launch: session, sandbox, environment (§5.1, §5.3, §5.11) -------------------------------
+# -- 1. Launch: session, sandbox, environment (CONFORMANCE.md: Custom executors; Sandboxes) -----
 
 
 @pytest.mark.parametrize(
@@ -405,7 +406,8 @@ def test_executor_runs_in_its_own_session_and_sandbox_with_the_mesos_environment
     assert any(f"registered on agent {agent_id}" in line for line in log_of(directory))
 
 
-# -- 2. SUBSCRIBE, LAUNCH, UPDATE; one executor for many tasks; ACCEPT validation (§5.4-5.9) ----
+# -- 2. SUBSCRIBE, LAUNCH, UPDATE; one executor for many tasks; ACCEPT validation ---------------
+# (CONFORMANCE.md: Custom executors and the executor API)
 
 
 def test_executor_subscribes_gets_the_task_and_reports_it(harness: Harness) -> None:
@@ -466,7 +468,7 @@ def test_tasks_with_one_executor_id_share_one_executor(harness: Harness) -> None
     assert [e["executor_id"] for e in framework_state(state, framework_id)["executors"]] == ["echo"]
 
     # The next offer names the executor, and a task for it takes every CPU offered: it fits,
-    # because the running executor is not charged again (§5.9).
+    # because the running executor is not charged again (`Master::_accept`).
     offer = only(scheduler.wait_offers(1, since=mark))
     assert offer["executor_ids"] == [{"value": "echo"}]
     cpus = only([r for r in offer["resources"] if r["name"] == "cpus"])["scalar"]["value"]
@@ -513,7 +515,7 @@ def test_launch_validation_of_the_executor(harness: Harness) -> None:
     assert scheduler.states("h") == ["TASK_RUNNING"]
 
 
-# -- 3. POST /api/v1/executor by hand (§1.2, §5.4, §5.5, §5.7) -----------------------------------
+# -- 3. POST /api/v1/executor by hand (CONFORMANCE.md: Custom executors) -------------------------
 
 
 def test_executor_endpoint_answers_like_mesos(harness: Harness) -> None:
@@ -621,7 +623,8 @@ def test_executor_endpoint_answers_like_mesos(harness: Harness) -> None:
         stream.close()
 
 
-# -- 4. ACKNOWLEDGED comes from the agent; the update is retried to the scheduler (§3.9, §3.10) --
+# -- 4. ACKNOWLEDGED comes from the agent; the update is retried to the scheduler ---------------
+# (CONFORMANCE.md: Status updates and acknowledgements)
 
 
 def test_agent_acknowledges_at_once_and_retries_toward_the_scheduler(harness: Harness) -> None:
@@ -697,7 +700,7 @@ def test_agent_acknowledges_at_once_and_retries_toward_the_scheduler(harness: Ha
         assert len(late) <= 1, late
 
 
-# -- 5. Framework messages (§5.8) ---------------------------------------------------------------
+# -- 5. Framework messages (CONFORMANCE.md: Scheduler calls and events) -------------------------
 
 
 def test_framework_messages_go_both_ways_with_their_base64_intact(harness: Harness) -> None:
@@ -744,7 +747,7 @@ def test_framework_messages_go_both_ways_with_their_base64_intact(harness: Harne
     assert scheduler.errors() == []
 
 
-# -- 6. KILL (§4.4) -----------------------------------------------------------------------------
+# -- 6. KILL (CONFORMANCE.md: Custom executors) -------------------------------------------------
 
 
 def test_kill_goes_to_the_executor_which_reports_killed(harness: Harness) -> None:
@@ -797,7 +800,7 @@ def test_kill_before_delivery_is_answered_by_the_agent(harness: Harness) -> None
     wait_gone(pid)
 
 
-# -- 7. SHUTDOWN (§2, §5.3) ---------------------------------------------------------------------
+# -- 7. SHUTDOWN (CONFORMANCE.md: Custom executors) ---------------------------------------------
 
 
 def test_shutdown_call_ends_the_executor_and_fails_its_tasks(harness: Harness) -> None:
@@ -845,7 +848,7 @@ def test_executor_that_ignores_shutdown_is_killed_after_its_grace_period(harness
     assert failed["reason"] == "REASON_EXECUTOR_TERMINATED"
 
 
-# -- 8. Registration timeout (§4.4, §5.4) -------------------------------------------------------
+# -- 8. Registration timeout (CONFORMANCE.md: Custom executors) ---------------------------------
 
 
 def test_executor_that_never_subscribes_meets_the_registration_timeout(harness: Harness) -> None:
@@ -866,7 +869,7 @@ def test_executor_that_never_subscribes_meets_the_registration_timeout(harness: 
     wait_used(cluster, agent_id, cpus=0, mem=0)
 
 
-# -- 9. Executor death (§2.20, §4.4) ------------------------------------------------------------
+# -- 9. Executor death (CONFORMANCE.md: Custom executors) ---------------------------------------
 
 
 def test_executor_death_fails_its_tasks_and_reports_the_wait_status(harness: Harness) -> None:
@@ -917,7 +920,7 @@ def test_executor_death_fails_its_tasks_and_reports_the_wait_status(harness: Har
     wait_used(cluster, agent_id, cpus=0, mem=0)
 
 
-# -- 10. TEARDOWN (§3.6, §3.7) ------------------------------------------------------------------
+# -- 10. TEARDOWN (CONFORMANCE.md: Frameworks) --------------------------------------------------
 
 
 def test_teardown_ends_every_executor_and_no_failure_follows(harness: Harness) -> None:
@@ -964,7 +967,7 @@ def test_teardown_ends_every_executor_and_no_failure_follows(harness: Harness) -
     assert offered["executor_ids"] == []
 
 
-# -- 11. Command tasks are unchanged (§2.20, §5.10) ---------------------------------------------
+# -- 11. Command tasks are unchanged (CONFORMANCE.md: Command tasks) ----------------------------
 
 
 def test_command_task_has_no_custom_executor_and_no_failure(harness: Harness) -> None:

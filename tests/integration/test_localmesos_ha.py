@@ -3,9 +3,9 @@ cluster's zk:// URL: finding the leader, standbys that redirect, a leader that c
 succeeded, agents that reregister, frameworks that come back to a master that never saw them,
 and an agent cut off from the masters for a while.
 
-What Mesos does in each case is summarised, with the sources, in localmesos/README.md ("Master
-failover and partitions"). The tests wait by polling, with timeouts; none asserts how long
-anything took.
+What Mesos does in each case is summarised, with the sources, in localmesos/CONFORMANCE.md
+("Agent loss and partitions", "Master election and failover"). The tests wait by polling, with
+timeouts; none asserts how long anything took.
 """
 
 from __future__ import annotations
@@ -384,7 +384,7 @@ def test_a_partitioned_agent_is_unreachable_then_comes_back_with_its_tasks(
         (t["id"], t["state"]) for t in find(state["frameworks"], aware_id)["unreachable_tasks"]
     ] == [("t", "TASK_UNREACHABLE")]
 
-    # Reconciliation while unreachable (research §9 item 6): implicit reconciliation leaves
+    # Reconciliation while unreachable (`Master::reconcile`): implicit reconciliation leaves
     # the unreachable task out. The explicit question that follows is answered after it.
     mark = aware.mark()
     aware_driver.reconcileTasks([])
@@ -430,7 +430,7 @@ def test_an_explicit_question_with_the_agent_id_of_an_unreachable_task() -> None
             operation = {"type": "LAUNCH", "launch": {"task_infos": [task]}}
             accept = {"offer_ids": [offer["offers"]["offers"][0]["id"]], "operations": [operation]}
             assert subscription.call({"type": "ACCEPT", "accept": accept}).status == 202
-            while True:  # only the oldest unacknowledged update is in flight (§3.9)
+            while True:  # only the oldest unacknowledged update is in flight
                 event = subscription.stream.wait_for(lambda e: e["type"] == "UPDATE")
                 subscription.acknowledge(event["update"]["status"])
                 if event["update"]["status"]["state"] == "TASK_RUNNING":

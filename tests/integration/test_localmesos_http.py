@@ -1,9 +1,9 @@
-"""The local cluster's HTTP surface, byte by byte, against the conformance checklist.
+"""The local cluster's HTTP surface, byte by byte, against what Mesos answers.
 
 Everything goes through raw sockets (tests/integration/raw_http.py): the SUBSCRIBE stream is
 de-chunked and split into RecordIO records by hand, and every answer is checked for its exact
-status, headers and body. Section numbers (§1.7 ...) point to
-/work/shared/docs/mesos-http-api-notes.md.
+status, headers and body. What Mesos does, with its sources, is in localmesos/CONFORMANCE.md;
+the section headers below name its parts.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def call_of(sub: rh.Subscription, **call: object) -> dict:
     return {"framework_id": {"value": sub.framework_id}, **call}
 
 
-# -- SUBSCRIBE: the chunked RecordIO stream (§1.4, §1.5, §2.1) ------------------------------------
+# -- SUBSCRIBE: the chunked RecordIO stream (CONFORMANCE.md: Transport) ---------------------------
 
 
 def test_subscribe_answer_is_a_chunked_json_stream(cluster: LocalCluster) -> None:
@@ -298,7 +298,7 @@ def test_recordio_parser_rejects_a_newline_after_a_record() -> None:
 def test_stream_stays_open_despite_connection_close(
     sub: rh.Subscription, cluster: LocalCluster
 ) -> None:
-    """pymesos sends `Connection: close` on SUBSCRIBE; the stream must stay open (§1.5)."""
+    """pymesos sends `Connection: close` on SUBSCRIBE; the stream must stay open."""
     stream = rh.open_stream(
         cluster.master,
         rh.subscribe_call(rh.framework_info(name="conn-close")),
@@ -327,7 +327,7 @@ def test_each_subscription_gets_a_new_stream_id(cluster: LocalCluster) -> None:
         assert first.framework_id != second.framework_id
 
 
-# -- calls: 202 and the error codes (§1.6, §1.7, §1.10) -------------------------------------------
+# -- calls: 202 and the error codes (CONFORMANCE.md: Transport) -----------------------------------
 
 
 def test_calls_get_202_on_one_keep_alive_connection(sub: rh.Subscription) -> None:
@@ -540,7 +540,7 @@ def test_removed_framework_gets_one_error_event(cluster: LocalCluster) -> None:
         stream.close()
 
 
-# -- authentication (§1.7, §10) -------------------------------------------------------------------
+# -- authentication (CONFORMANCE.md: Authentication) ----------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -583,7 +583,7 @@ def test_good_credentials_subscribe(secured: LocalCluster) -> None:
         stream.close()
 
 
-# -- routing aliases (§1.1) -----------------------------------------------------------------------
+# -- routing aliases (CONFORMANCE.md: Transport) --------------------------------------------------
 
 
 def test_scheduler_alias_with_master_prefix(cluster: LocalCluster) -> None:
@@ -604,7 +604,7 @@ def test_operator_aliases(cluster: LocalCluster, path: str) -> None:
     assert reply.json() == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
 
 
-# -- read-only endpoints (§7) ---------------------------------------------------------------------
+# -- read-only endpoints (CONFORMANCE.md: Read-only and operator endpoints) -----------------------
 
 
 @pytest.mark.parametrize("path", ["/version", "/master/version"])
@@ -753,7 +753,7 @@ def test_unknown_path_is_404(cluster: LocalCluster, path: str) -> None:
     assert (reply.status, reply.body) == (404, b"")
 
 
-# -- the operator API (§7.8) ----------------------------------------------------------------------
+# -- the operator API (CONFORMANCE.md: Read-only and operator endpoints) --------------------------
 
 
 def operator(cluster: LocalCluster, kind: str) -> dict:

@@ -1,6 +1,6 @@
 """Unmodified pymesos against LocalCluster: a scheduler that disconnects, fails over, times out
-or tears down, and an agent that dies. Section numbers (§3.4 ...) point to
-shared/docs/mesos-http-api-notes.md.
+or tears down, and an agent that dies. What Mesos does, with its sources, is in
+localmesos/CONFORMANCE.md; the section headers below name its parts.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def launch_sleeper(
     return scheduler, driver, framework_id, pid
 
 
-# -- 10. Disconnection, failover, failover timeout and TEARDOWN (§3.4-3.7) ---------------------
+# -- 10. Disconnection, failover, failover timeout and TEARDOWN (CONFORMANCE.md: Frameworks) ----
 
 
 def test_failed_over_scheduler_reregisters_and_finds_its_task_running(harness: Harness) -> None:
@@ -114,7 +114,7 @@ def test_expired_failover_timeout_removes_the_framework_and_kills_its_tasks(
     wait_until(lambda: not alive(pid), what="the task's process to be killed")
     wait_state(cluster, lambda s: only(s["slaves"])["used_resources"]["cpus"] == 0)
 
-    # The ID cannot come back: a refusal after parsing is one ERROR event (§1.9).
+    # The ID cannot come back: a refusal after parsing is one ERROR event.
     late = RecordingScheduler()
     harness.driver(
         late, cluster, framework=framework_info(id={"value": framework_id}, failover_timeout=30)
@@ -142,7 +142,7 @@ def test_stop_tears_the_framework_down_with_its_tasks(harness: Harness) -> None:
     assert scheduler.states("t") == ["TASK_STARTING", "TASK_RUNNING"]
 
 
-# -- 11. Agent loss (§4.4, §8.6) ----------------------------------------------------------------
+# -- 11. Agent loss (CONFORMANCE.md: Agent loss and partitions) ---------------------------------
 
 
 def test_lost_agent_rescinds_its_offers_loses_its_tasks_and_is_reported(
@@ -176,7 +176,7 @@ def test_lost_agent_rescinds_its_offers_loses_its_tasks_and_is_reported(
     assert lost["source"] == "SOURCE_MASTER"
     assert lost["agent_id"] == {"value": agent_id}
     assert "uuid" not in lost
-    # In Mesos's order: the tasks' updates, RESCIND, then FAILURE (§4.4).
+    # In Mesos's order: the tasks' updates, RESCIND, then FAILURE (`Master::__removeSlave`).
     assert [c.name for c in scheduler.calls(since=mark) if c.name != "processHeartBeat"] == [
         "statusUpdate",
         "offerRescinded",

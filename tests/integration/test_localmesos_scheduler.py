@@ -1,5 +1,6 @@
 """Unmodified pymesos against LocalCluster: subscription, offers, filters and DRF, and
-authentication. Section numbers (§2.14 ...) point to shared/docs/mesos-http-api-notes.md.
+authentication. What Mesos does, with its sources, is in localmesos/CONFORMANCE.md; the
+section headers below name its parts.
 
 Waits have generous timeouts and never measure how fast something happened. Where a behaviour
 is "not before N seconds", the tests check only that lower bound, which a slow machine cannot
@@ -59,7 +60,8 @@ def quiet_for(seconds: float) -> None:
     time.sleep(seconds)
 
 
-# -- 1. SUBSCRIBE, and a second driver taking the framework over (§2.14, §3.1, §3.2) ----------
+# -- 1. SUBSCRIBE, and a second driver taking the framework over ------------------------------
+# (CONFORMANCE.md: Scheduler calls and events; Frameworks)
 
 
 def test_subscribe_registers_with_a_master_generated_framework_id(harness: Harness) -> None:
@@ -75,7 +77,7 @@ def test_subscribe_registers_with_a_master_generated_framework_id(harness: Harne
     assert master_info == {"hostname": host, "port": int(port), "version": "1.11.0"}
     assert scheduler.calls("reregistered") == []
     assert scheduler.errors() == []
-    # SUBSCRIBED is followed at once by a HEARTBEAT, not only after 15 s (§2.1).
+    # SUBSCRIBED is followed at once by a HEARTBEAT, not only after 15 s.
     scheduler.wait(lambda: scheduler.calls("processHeartBeat"), what="processHeartBeat()")
     assert scheduler.calls()[0].name == "registered"
     assert scheduler.calls()[1].name == "processHeartBeat"
@@ -84,7 +86,7 @@ def test_subscribe_registers_with_a_master_generated_framework_id(harness: Harne
     assert framework["name"] == "first"
     assert framework["active"] is True
     assert framework["connected"] is True
-    assert framework["failover_timeout"] == 100  # pymesos's default (§2.1)
+    assert framework["failover_timeout"] == 100  # pymesos's default
 
     # The next framework gets the next number.
     _, _, second_id = harness.subscribe(cluster, framework_info("second"))
@@ -125,7 +127,7 @@ def test_resubscribe_with_the_same_id_reregisters_and_fails_the_old_driver_over(
     assert new.errors() == []
 
 
-# -- 2. Offers (§2.15, §2.16, §8.1) -----------------------------------------------------------
+# -- 2. Offers (CONFORMANCE.md: Offers and allocation) -----------------------------------------
 
 
 def test_each_agent_is_offered_whole_right_after_subscribe(harness: Harness) -> None:
@@ -171,7 +173,7 @@ def test_each_agent_is_offered_whole_right_after_subscribe(harness: Harness) -> 
     assert offer["url"]["address"]["port"] == urlparse(cluster.agent_url(new_agent)).port
 
 
-# -- 3. DECLINE filters, REVIVE and SUPPRESS (§2.4-2.6, §8.4) --------------------------------
+# -- 3. DECLINE filters, REVIVE and SUPPRESS (CONFORMANCE.md: Offers and allocation) -----------
 
 
 def test_declined_agent_is_not_reoffered_before_refuse_seconds(harness: Harness) -> None:
@@ -244,7 +246,7 @@ def test_suppress_stops_offers_until_revive(harness: Harness) -> None:
     assert resources_by_name(offer["resources"]) == WHOLE_AGENT
 
 
-# -- 4. DRF between two frameworks (§8.1, §8.2) -----------------------------------------------
+# -- 4. DRF between two frameworks (CONFORMANCE.md: Offers and allocation) ---------------------
 
 
 def test_two_frameworks_share_the_agents_by_drf(harness: Harness) -> None:
@@ -290,7 +292,7 @@ def test_two_frameworks_share_the_agents_by_drf(harness: Harness) -> None:
     assert framework_state(state, second_id)["used_resources"]["cpus"] == 0
 
 
-# -- 13. Authentication (§10) -----------------------------------------------------------------
+# -- 13. Authentication (CONFORMANCE.md: Authentication) ---------------------------------------
 
 
 def test_only_a_driver_with_valid_credentials_registers(harness: Harness) -> None:

@@ -1,6 +1,6 @@
 """Unmodified pymesos against LocalCluster: command tasks, KILL, ACCEPT validation,
-acknowledgements, reconciliation, framework messages and executor faults. Section numbers
-(§5.10 ...) point to shared/docs/mesos-http-api-notes.md.
+acknowledgements, reconciliation, framework messages and executor faults. What Mesos does,
+with its sources, is in localmesos/CONFORMANCE.md; the section headers below name its parts.
 """
 
 from __future__ import annotations
@@ -63,13 +63,13 @@ def metrics(cluster: LocalCluster) -> dict:
 
 
 def assert_from_master(status: dict) -> None:
-    """Master-generated updates are sent once and need no acknowledgement (§3.9)."""
+    """Master-generated updates are sent once and need no acknowledgement."""
     assert status["source"] == "SOURCE_MASTER"
     assert "uuid" not in status
 
 
 def assert_from_agent(status: dict, agent_id: str, task_id: str, source: str) -> None:
-    """Updates that come from an agent are acknowledged: uuid, agent and executor (§2.18)."""
+    """Updates that come from an agent are acknowledged: uuid, agent and executor."""
     assert status["source"] == source
     assert len(base64.b64decode(status["uuid"], validate=True)) == 16
     assert status["agent_id"] == {"value": agent_id}
@@ -94,7 +94,7 @@ def running_task(
     return cluster, scheduler, driver, framework_id, agent_of(offer), running
 
 
-# -- 5. The command task life cycle (§4.2, §4.4, §5.10, §5.11) --------------------------------
+# -- 5. The command task life cycle (CONFORMANCE.md: Command tasks; Sandboxes and files) -------
 
 
 def test_command_task_reports_starting_running_finished_with_its_sandbox(
@@ -161,7 +161,7 @@ def test_command_runs_in_its_own_session(harness: Harness) -> None:
     offer = only(scheduler.wait_offers(1))
     code = "import os; print(os.getsid(0), os.getpgid(0), os.getpid())"
     tasks = [
-        # Without a shell, `arguments` is the whole argv (§5.9).
+        # Without a shell, `arguments` is the whole argv (mesos.proto `CommandInfo`).
         command_task(
             "python",
             offer,
@@ -210,7 +210,7 @@ def test_running_task_resources_are_accounted_on_its_agent(harness: Harness) -> 
     assert only(state["slaves"])["used_resources"]["mem"] == 0
 
 
-# -- 6. KILL (§2.7, §5.10) --------------------------------------------------------------------
+# -- 6. KILL (CONFORMANCE.md: Scheduler calls; Command tasks) ----------------------------------
 
 
 def test_kill_ends_a_running_task_with_task_killed(harness: Harness) -> None:
@@ -220,7 +220,7 @@ def test_kill_ends_a_running_task_with_task_killed(harness: Harness) -> None:
 
     driver.killTask({"value": "t"})
     killed = scheduler.wait_update("t", "TASK_KILLED")
-    # Without the TASK_KILLING_STATE capability there is no TASK_KILLING (§4.2).
+    # Without the TASK_KILLING_STATE capability there is no TASK_KILLING.
     assert scheduler.states("t") == ["TASK_STARTING", "TASK_RUNNING", "TASK_KILLED"]
     assert killed["message"] == "Command terminated with signal Terminated"
     assert_from_agent(killed, agent_id, "t", "SOURCE_EXECUTOR")
@@ -273,7 +273,7 @@ def test_kill_of_an_unknown_task_is_answered_by_reconciliation(harness: Harness)
     assert "agent_id" not in lost
 
 
-# -- 7. ACCEPT validation (§9) ----------------------------------------------------------------
+# -- 7. ACCEPT validation (CONFORMANCE.md: ACCEPT validation) ----------------------------------
 
 
 def test_accept_with_invalid_offers_loses_every_task(harness: Harness) -> None:
@@ -388,7 +388,7 @@ def test_resources_left_unused_by_an_accept_are_filtered(harness: Harness) -> No
     scheduler, driver, _ = harness.subscribe(cluster)
     offer = only(scheduler.wait_offers(1))
     mark = scheduler.mark()
-    # No filters: the unused part is refused for the default 5 s (§9.4).
+    # No filters: the unused part is refused for the default 5 s (`Master::_accept`).
     driver.launchTasks(offer["id"], [command_task("t", offer, "sleep 100", cpus=0.5, mem=64)])
     scheduler.wait_update("t", "TASK_RUNNING")
     time.sleep(0.5)
@@ -405,7 +405,7 @@ def test_resources_left_unused_by_an_accept_are_filtered(harness: Harness) -> No
     }
 
 
-# -- 8. Acknowledgements (§2.9, §3.9) ---------------------------------------------------------
+# -- 8. Acknowledgements (CONFORMANCE.md: Status updates and acknowledgements) -----------------
 
 
 def test_unacknowledged_update_is_resent_and_holds_back_the_next(harness: Harness) -> None:
@@ -455,7 +455,7 @@ def test_unacknowledged_update_is_resent_and_holds_back_the_next(harness: Harnes
     assert scheduler.updates(since=mark) == []
 
 
-# -- 9. Reconciliation (§4.5) -----------------------------------------------------------------
+# -- 9. Reconciliation (CONFORMANCE.md: Reconciliation) ----------------------------------------
 
 
 def test_reconciliation_reports_the_latest_state_of_known_tasks(harness: Harness) -> None:
@@ -503,7 +503,7 @@ def test_reconciliation_reports_the_latest_state_of_known_tasks(harness: Harness
     assert len(scheduler.updates(since=mark)) == 2
 
 
-# -- 12. Framework messages (§2.11, §5.8) -----------------------------------------------------
+# -- 12. Framework messages (CONFORMANCE.md: Scheduler calls and events) -----------------------
 
 
 def test_framework_message_to_a_command_executor_is_accepted_and_dropped(
@@ -526,7 +526,7 @@ def test_framework_message_to_a_command_executor_is_accepted_and_dropped(
     scheduler.wait_update("t", "TASK_KILLED")
 
 
-# -- 14. Executor and task process deaths (§4.4) ----------------------------------------------
+# -- 14. Executor and task process deaths (CONFORMANCE.md: Command tasks) ----------------------
 
 
 def test_killed_executor_fails_its_task_from_the_agent(harness: Harness) -> None:
@@ -538,7 +538,7 @@ def test_killed_executor_fails_its_task_from_the_agent(harness: Harness) -> None
     assert failed["message"].startswith("Executor terminated")
     assert scheduler.states("t") == ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]
     assert not alive(running["container_status"]["executor_pid"])
-    # Command executors end without a FAILURE event (§2.20).
+    # Command executors end without a FAILURE event (`Master::exitedExecutor`).
     assert scheduler.calls("executorLost") == []
 
 

@@ -1,7 +1,8 @@
 """localmesos.protocol and the master's call checks: JSON to protobuf as stout converts it, the
 scheduler::Call validation, and the small formats (task IDs, durations).
 
-Section numbers point to /work/shared/docs/mesos-http-api-notes.md.
+What Mesos does, with its sources, is in localmesos/CONFORMANCE.md ("Transport", "ACCEPT
+validation").
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def message_of(call: dict) -> str:
     return str(caught.value)
 
 
-# -- convert: the shape of the JSON (§1.3) --------------------------------------------------------
+# -- convert: the shape of the JSON (stout's protobuf.hpp) ----------------------------------------
 
 
 @pytest.mark.parametrize("value", [[], [{}], "SUBSCRIBE", 1, 1.5, None, True])
@@ -266,7 +267,7 @@ def test_convert_raises_only_invalid(value: Any, message: str) -> None:
         json.dumps(result)
 
 
-# -- validate_scheduler_call (§1.7) ---------------------------------------------------------------
+# -- validate_scheduler_call (validation.cpp `scheduler::call::validate`) -------------------------
 
 
 def valid(call: dict) -> str | None:
@@ -325,7 +326,7 @@ def test_acknowledge_needs_a_16_byte_uuid() -> None:
     assert validate_scheduler_call(ack("not base64!")) == "Not a valid UUID"
 
 
-# -- validate_framework_info (§1.9) ---------------------------------------------------------------
+# -- validate_framework_info (validation.cpp `framework::validate`) -------------------------------
 
 
 @pytest.mark.parametrize(
@@ -358,7 +359,7 @@ def test_bad_roles(role: str) -> None:
     assert validate_framework_info({**INFO, "roles": ["ok", role]}) == f"Role '{role}' is invalid"
 
 
-# -- task IDs (§9.3) ------------------------------------------------------------------------------
+# -- task IDs (common/validation.cpp `validateID`) ------------------------------------------------
 
 
 @pytest.mark.parametrize("task_id", ["t", "task-1", "a.b", "...", "tâche", "x" * 255, "é" * 127])
