@@ -12,7 +12,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup demo test test-pythons chaos bench lab notebooks blog cluster-up cluster-down lock clean
+.PHONY: help setup demo test test-pythons pymesos-tests chaos bench lab notebooks blog cluster-up cluster-down lock clean
 
 help:
 	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
@@ -24,6 +24,7 @@ help:
 	@echo "make blog          serve the blog on http://127.0.0.1:4000"
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
+	@echo "make pymesos-tests pymesos 0.3.15's own unit tests against our http-parser (clones it from GitHub)"
 	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed)"
 	@echo "make bench         time the local cluster and the steps (see bench/README.md)"
 	@echo "make lock          re-pin requirements.lock from pyproject.toml"
@@ -56,6 +57,11 @@ test: setup
 
 test-pythons: setup
 	@$(BIN)/tutorial-checks pythons
+
+# pymesos's own tests are not in its sdist, so this clones its 0.3.15 tag (network needed);
+# PYMESOS_SOURCE=DIR runs them from a copy you have. See tools/pymesos_tests.py.
+pymesos-tests: setup
+	@$(BIN)/python -m tools.pymesos_tests $(if $(PYMESOS_SOURCE),--source $(PYMESOS_SOURCE))
 
 # More seeds than the 20 of `make test`; a failed run prints how to reproduce it (--seed).
 chaos: setup

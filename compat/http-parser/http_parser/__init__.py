@@ -2,7 +2,8 @@
 
 pymesos imports exactly one name, ``http_parser.http.HttpParser``, and uses it to read
 the response to its SUBSCRIBE request: the status line, the headers, then a chunked
-body that carries the RecordIO event stream. See ``http_parser.http`` for the methods.
+body that carries the RecordIO event stream. Its own unit tests also parse the requests it
+writes. See ``http_parser.http`` for the methods.
 """
 
 __version__ = "0.9.0+h11"
