@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.client import HTTPException, IncompleteRead, RemoteDisconnected
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 log = logging.getLogger("localmesos")
 
@@ -321,7 +321,7 @@ class _Run:
             self._log("I", 618, f"Fetched '{value}' to '{fetched}'")
         self._log("I", 623, f"Successfully fetched all URIs into '{self.sandbox}'")
 
-    def _exit(self, line: int, message: str) -> None:
+    def _exit(self, line: int, message: str) -> NoReturn:
         """stout's EXIT(EXIT_FAILURE); the agent sees the status, not the message."""
         self._log("E", line, f"EXIT with status 1: {message}")
         how = "exited with status 1"
