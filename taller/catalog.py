@@ -1249,6 +1249,12 @@ UI = {
         "your code raised {error} ({where})",
     ),
     "raised-elsewhere": T("se lanzó {error}", "{error} was raised"),
+    "hung": T(
+        "la comprobación no acabó en {seconds:g} s: ¿un bucle que no termina, o una espera a "
+        "algo que nunca llega?",
+        "the check did not end within {seconds:g} s: a loop that never ends, or a wait for "
+        "something that never comes?",
+    ),
     "thread": T(
         "en un hilo de las tareas, {what}",
         "on a task's thread, {what}",

@@ -31,6 +31,7 @@ from tools import ROOT, site
 STEPS = (1, 2, 3)
 SOLUTIONS = {1: "step1_scheduler", 2: "step2_executor", 3: "step3_failover"}
 WIDTH = 100  # columns of the report
+CHECK_TIMEOUT = 60.0  # seconds for a check of an exercise, which takes milliseconds
 BLOG = "http://127.0.0.1:4000"  # where `make blog` serves the posts
 
 
@@ -280,6 +281,35 @@ class Report:
         self.field("", where.url)
 
 
+class Hung(Exception):
+    """A check did not end: the package's code loops, or waits for something that never comes."""
+
+
+def within_time(current: Check, subject: Package) -> str | None:
+    """Run a check; one of an exercise's on a thread of its own, so that code that never
+    returns (a loop that does not end) fails the check instead of hanging the checker. The
+    whole job stays on this thread, where pymesos reports its errors, and times itself."""
+    if current.exercise is None:
+        return current.run(subject)
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((current.run(subject), None))
+        except BaseException as error:
+            outcome.append((None, error))
+
+    worker = threading.Thread(target=run, name=f"check {current.name}", daemon=True)
+    worker.start()
+    worker.join(CHECK_TIMEOUT)
+    if not outcome:
+        raise Hung()  # the thread is a daemon: it does not keep the process alive
+    output, error = outcome[0]
+    if error is not None:
+        raise error
+    return output
+
+
 def happened(check: Check, mismatch: Mismatch, lang: str) -> str:
     return check.text.happened[mismatch.key](lang).format(**mismatch.values)
 
@@ -311,9 +341,11 @@ def run(step: int, package: str | None = None, lang: str = "es", out: TextIO = s
         failure = None
         with thread_errors(directory) as escaped, quiet(current):
             try:
-                output = current.run(subject)
+                output = within_time(current, subject)
             except Mismatch as mismatch:
                 failure = happened(current, mismatch, lang)
+            except Hung:
+                failure = catalog.UI["hung"](lang).format(seconds=CHECK_TIMEOUT)
             except Exception as error:
                 failure = describe(error, directory, lang)
             else:

@@ -8,6 +8,7 @@ import io
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -317,3 +318,22 @@ def test_the_command_line_refuses_a_step_that_does_not_exist() -> None:
     )
     assert done.returncode == 2
     assert "argument step: invalid choice: 4 (choose from 1, 2, 3)" in done.stderr
+
+
+def test_a_check_that_never_ends_fails_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    import step1_scheduler.scheduler
+
+    release = threading.Event()
+    monkeypatch.setattr(checker, "CHECK_TIMEOUT", 0.2)
+    monkeypatch.setattr(
+        step1_scheduler.scheduler.JobScheduler,
+        "resourceOffers",
+        lambda self, driver, offers: release.wait(10),  # a loop that never ends, for the checker
+    )
+    out = io.StringIO()
+    try:
+        assert checker.run(1, "step1_scheduler", "es", out) == 1
+    finally:
+        release.set()
+    assert "la comprobación no acabó en 0.2 s" in " ".join(out.getvalue().split())
+    assert "Pasan 0 de 7 comprobaciones" in out.getvalue()
