@@ -323,6 +323,10 @@ def run(step: int, package: str | None = None, lang: str = "es", out: TextIO = s
     try:
         subject = Package(name)
         directory = subject.directory
+        # Every module now, on this thread: pymesos sets a signal handler when it is first
+        # imported, which only the main thread may do, and the checks run on threads.
+        for module in sorted(directory.glob("*.py")):
+            subject.module(module.stem)
     except Exception as error:  # a syntax error in the attendee's code, for one
         frame = location(error.__traceback__, ROOT)
         where = getattr(error, "filename", None) and f"{error.filename}:{error.lineno}"

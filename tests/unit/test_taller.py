@@ -337,3 +337,20 @@ def test_a_check_that_never_ends_fails_instead_of_hanging(monkeypatch: pytest.Mo
         release.set()
     assert "la comprobación no acabó en 0.2 s" in " ".join(out.getvalue().split())
     assert "Pasan 0 de 7 comprobaciones" in out.getvalue()
+
+
+def test_the_command_line_checks_the_skeleton_in_a_fresh_process() -> None:
+    # A process of its own: nothing is imported yet when the checks start on their threads.
+    done = subprocess.run(
+        [sys.executable, "-m", "taller", "check", "3", "--lang", "es"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    flat = " ".join(done.stdout.split())
+    assert "record() es todavía el esqueleto del ejercicio «record»" in flat
+    assert (
+        "Pasan 0 de 9 comprobaciones. Arregla esta y vuelve a probar: make ejercicio PASO=3" in flat
+    )
