@@ -110,3 +110,19 @@ lock:
 
 clean:
 	rm -rf $(VENV) build _site .jekyll-cache .pytest_cache .ruff_cache
+
+# -- The workshop (taller/) -----------------------------------------------------------------------
+# `make ejercicio PASO=N` checks taller/pasoN, your skeleton of step N (in Spanish, or in
+# English if LANG=en*); `make exercise STEP=N` is the same in English. `make skeletons`
+# regenerates taller/paso*/ from the steps' EXERCISE markers, over any work there.
+.PHONY: ejercicio exercise skeletons
+ejercicio: setup
+	@case "$(PASO)" in 1|2|3) ;; *) echo "make ejercicio: ¿qué paso? make ejercicio PASO=1 (o 2, o 3)"; exit 2;; esac
+	@$(BIN)/python -m taller check $(PASO)
+
+exercise: setup
+	@case "$(STEP)" in 1|2|3) ;; *) echo "make exercise: which step? make exercise STEP=1 (or 2, or 3)"; exit 2;; esac
+	@$(BIN)/python -m taller check $(STEP) --lang en
+
+skeletons: setup
+	@$(BIN)/python -m taller generate

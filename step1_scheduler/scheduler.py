@@ -171,6 +171,7 @@ class JobScheduler(Scheduler):
     # ANCHOR_END: task
 
     # ANCHOR: offers
+    # EXERCISE: offers
     def resourceOffers(self, driver, offers) -> None:
         for offer in offers:
             cpus, mem = scalar(offer, "cpus"), scalar(offer, "mem")
@@ -197,6 +198,7 @@ class JobScheduler(Scheduler):
             self.suppressed = True
             log.info("every chunk is launched: offers suppressed")
 
+    # EXERCISE_END: offers
     # ANCHOR_END: offers
 
     def _explain_decline(self, offer: dict) -> None:
@@ -216,6 +218,7 @@ class JobScheduler(Scheduler):
         )
 
     # ANCHOR: updates
+    # EXERCISE: updates
     def statusUpdate(self, driver, update) -> None:
         task_id, state = update["task_id"]["value"], update["state"]
         launch = self.running.get(task_id)
@@ -234,6 +237,7 @@ class JobScheduler(Scheduler):
             self.retry_or_fail(driver, task_id, launch, f"{state}: {reason}")
         # TASK_STAGING, TASK_STARTING and TASK_RUNNING need nothing from us.
 
+    # EXERCISE_END: updates
     # ANCHOR_END: updates
 
     # ANCHOR: collect

@@ -99,6 +99,7 @@ class JobExecutor(Executor):
         log.error("the agent reported an error: %s", message)
 
     # ANCHOR: launch
+    # EXERCISE: launch
     def launchTask(self, driver, task) -> None:
         task_id = task["task_id"]["value"]
         try:
@@ -136,6 +137,9 @@ class JobExecutor(Executor):
                 del self.running[task_id]
             self.send_update(driver, task_id, "TASK_FAILED", message=f"no thread: {error}")
 
+    # EXERCISE_END: launch
+
+    # EXERCISE: run-chunk
     def run_chunk(
         self, driver, task_id: str, running: Running, size: bikeshare.Size, fail: bool
     ) -> None:
@@ -164,9 +168,11 @@ class JobExecutor(Executor):
             with self.lock:
                 del self.running[task_id]
 
+    # EXERCISE_END: run-chunk
     # ANCHOR_END: launch
 
     # ANCHOR: progress
+    # EXERCISE: progress
     def day_done(self, driver, task_id: str, running: Running, days: int) -> None:
         """Called by count_chunk on the task's thread after each day of the week."""
         if running.stop.is_set():
@@ -179,6 +185,7 @@ class JobExecutor(Executor):
                 {"type": messages.PROGRESS, "task_id": task_id, "week": running.week, "days": days},
             )
 
+    # EXERCISE_END: progress
     # ANCHOR_END: progress
 
     # ANCHOR: executor-messages

@@ -426,6 +426,7 @@ class JobScheduler(Scheduler):
     # ANCHOR_END: retry
 
     # ANCHOR: messages
+    # EXERCISE: messages
     @locked
     def frameworkMessage(self, driver, executor_id, agent_id, data) -> None:
         agent = agent_id["value"]
@@ -451,6 +452,7 @@ class JobScheduler(Scheduler):
         else:
             log.warning("ignoring an unknown message from agent %s: %r", agent, message)
 
+    # EXERCISE_END: messages
     # ANCHOR_END: messages
 
     # ANCHOR: control

@@ -349,6 +349,7 @@ class JobScheduler(Scheduler):
     # ANCHOR_END: registration
 
     # ANCHOR: reconcile
+    # EXERCISE: reconcile
     def reconcile(self, driver) -> None:
         """Ask the master for the state of every task that may be running (explicit), and of
         any other task of ours that it knows (implicit, an empty list). Answers arrive as
@@ -359,6 +360,8 @@ class JobScheduler(Scheduler):
         log.info("reconciling %d tasks, and any others the master knows", len(self.unanswered))
         self.ask(driver, self._reconciliation, RECONCILE_FIRST_RETRY)
         self.call(driver.reconcileTasks, [])
+
+    # EXERCISE_END: reconcile
 
     def ask(self, driver, reconciliation: int, retry: float) -> None:
         wanted = self.unanswered | self.awaiting
@@ -459,6 +462,7 @@ class JobScheduler(Scheduler):
         )
 
     # ANCHOR: updates
+    # EXERCISE: updates
     @locked
     def statusUpdate(self, driver, update) -> None:
         """Every update is handled the same way, whoever launched the task and however often
@@ -482,6 +486,8 @@ class JobScheduler(Scheduler):
             # A repeated update, or the end of a task we had already given up on.
             log.debug("ignoring %s for %s, which is not running", state, task_id)
         self.acknowledge(driver, update)
+
+    # EXERCISE_END: updates
 
     def acknowledge(self, driver, update: dict) -> None:
         # We acknowledge ourselves (the driver is built with implicit_acknowledgements=False),
@@ -523,7 +529,7 @@ class JobScheduler(Scheduler):
 
     # ANCHOR: collect
     def collect(self, driver, task_id: str, chunk: int, update: dict) -> None:
-        """A chunk's result, in its TASK_FINISHED, goes to the checkpoint once and for all."""
+        """A chunk's result travels in its TASK_FINISHED; `record()` keeps it."""
         try:
             counts = messages.decode(update.get("data"))
             if counts.get("week") != chunk:
@@ -545,6 +551,12 @@ class JobScheduler(Scheduler):
                 why = f"could not read its result: {error}"
                 self.ended(driver, task_id, update, why, failed=True)
             return
+        self.record(driver, task_id, chunk, counts)
+
+    # EXERCISE: record
+    def record(self, driver, task_id: str, chunk: int, counts: dict) -> None:
+        """The chunk's result goes to the checkpoint once and for all, before anything else
+        happens: then the update that brought it may be acknowledged."""
         if self.store.save_result(chunk, counts):
             self.recorded.append(chunk)
             log.info("chunk %d: result of %s recorded", chunk, task_id)
@@ -566,6 +578,7 @@ class JobScheduler(Scheduler):
             self.crash(f"--crash-after {self.settings.crash_after}: {task_id} is recorded")
         self.end_if_done()
 
+    # EXERCISE_END: record
     # ANCHOR_END: collect
 
     # ANCHOR: relaunch

@@ -6,6 +6,9 @@ A listing is an anchored region of a source file, marked as in the Rust book:
     ...code...
     # ANCHOR_END: offers
 
+Regions marked `# EXERCISE: name` ... `# EXERCISE_END: name` (the workshop's exercises, see
+`taller/`) may sit inside an anchor; their marker lines are left out of listings too.
+
 Posts hold cog markers (in HTML comments, so they do not show) that call ``listing()``:
 
     <!-- [[[cog listing("step1_scheduler/scheduler.py", "offers") ]]] -->
@@ -26,7 +29,8 @@ from pathlib import Path
 from tools import ROOT
 
 SKIP_DIRS = {".git", ".venv", "_site", "build", ".jekyll-cache", "node_modules"}
-ANCHOR = re.compile(r"^\s*# ANCHOR(?:_END)?: (?P<name>[\w-]+)\s*$")
+# Marker lines: anchors, and the regions that the workshop turns into exercises (taller/).
+MARKER = re.compile(r"^\s*# (?:ANCHOR|EXERCISE)(?:_END)?: (?P<name>[\w-]+)\s*$")
 
 
 class ListingError(Exception):
@@ -50,9 +54,23 @@ def extract(path: str, anchor: str | None = None, root: Path = ROOT) -> str:
         if end < start:
             raise ListingError(f"listing {path!r}: '{end_marker}' comes before '{start_marker}'")
         lines = lines[start + 1 : end]
-    # Anchors may nest or overlap; their marker lines never belong in a listing.
-    body = "\n".join(line for line in lines if not ANCHOR.match(line))
-    return textwrap.dedent(body).strip("\n") + "\n"
+    return textwrap.dedent("\n".join(without_markers(lines))).strip("\n") + "\n"
+
+
+def without_markers(lines: list[str]) -> list[str]:
+    """Anchors may nest or overlap, and hold exercise regions: no marker line belongs in a
+    listing, and a marker between two blank lines leaves one of them, not both."""
+    kept: list[str] = []
+    after_marker_and_blank = False
+    for line in lines:
+        if MARKER.match(line):
+            after_marker_and_blank = bool(kept) and not kept[-1].strip()
+        elif after_marker_and_blank and not line.strip():
+            after_marker_and_blank = False
+        else:
+            after_marker_and_blank = False
+            kept.append(line)
+    return kept
 
 
 def fenced(path: str, anchor: str | None = None, root: Path = ROOT) -> str:

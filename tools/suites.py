@@ -73,6 +73,10 @@ def run_listings() -> bool:
     return command(BIN / "sync-listings", "--check")
 
 
+def run_skeletons() -> bool:
+    return command(sys.executable, "-m", "taller", "generate", "--check")
+
+
 def run_site() -> bool:
     try:
         built = site.build()
@@ -81,7 +85,13 @@ def run_site() -> bool:
     except site.SiteError as exc:
         print(f"site: {exc}")
         return False
-    return True
+    # The workshop's checker links sections of the posts: each link must land on its heading.
+    from taller.checker import missing_anchors
+
+    broken = missing_anchors(built)
+    for problem in broken:
+        print(f"site: workshop link {problem}")
+    return not broken
 
 
 def run_screenshots() -> bool:
@@ -121,6 +131,7 @@ SUITES = [
     Suite("pytest", "unit and integration tests", run_pytest),
     Suite("nbval", "notebooks against their saved outputs", run_nbval),
     Suite("listings", "code listings in posts match the code", run_listings),
+    Suite("skeletons", "the workshop's skeletons (taller/paso*) match the steps", run_skeletons),
     Suite(
         "site",
         "jekyll build without warnings, then html-proofer",

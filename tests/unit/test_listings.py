@@ -38,6 +38,29 @@ def test_a_nested_region_is_dedented(tree: Path) -> None:
     assert listings.extract("pkg/mod.py", "inner", root=tree) == "return os.getcwd()\n"
 
 
+def test_exercise_markers_stay_out_of_listings(tree: Path) -> None:
+    (tree / "pkg" / "ex.py").write_text(
+        "class C:\n"
+        "    # ANCHOR: both\n"
+        "    # EXERCISE: one\n"
+        "    def one(self):\n"
+        "        return 1\n"
+        "\n"
+        "    # EXERCISE_END: one\n"
+        "\n"
+        "    # EXERCISE: two\n"
+        "    def two(self):\n"
+        "        return 2\n"
+        "\n"
+        "    # EXERCISE_END: two\n"
+        "    # ANCHOR_END: both\n"
+    )
+    # A marker between two blank lines leaves one of them, as if it had never been there.
+    assert listings.extract("pkg/ex.py", "both", root=tree) == (
+        "def one(self):\n    return 1\n\ndef two(self):\n    return 2\n"
+    )
+
+
 def test_no_anchor_means_the_whole_file(tree: Path) -> None:
     assert listings.extract("pkg/mod.py", root=tree).startswith("import os\n")
 

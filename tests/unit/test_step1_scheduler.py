@@ -1,6 +1,10 @@
 """Step 1's scheduler (`step1_scheduler`) without a cluster: its callbacks are called directly
 with hand-made offers and status updates, and a fake driver records what it asks of Mesos.
-Also its command line's validation and error reporting."""
+Also its command line's validation and error reporting.
+
+What the workshop asks attendees to write (sizing tasks from an offer, declining with a filter,
+suppressing; following finished, failed and repeated updates) is defined once, as the checks of
+taller/checks1.py; tests/integration/test_taller.py runs them against this package."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import pytest
 import step1_scheduler.__main__ as step1_main
 from jobs import bikeshare
 from step1_scheduler import sandbox
-from step1_scheduler.scheduler import DECLINE_FILTER, FAILED_STATES, JobScheduler, Settings
+from step1_scheduler.scheduler import DECLINE_FILTER, JobScheduler, Settings
 
 SMALL = bikeshare.SIZES["small"]
 
@@ -115,39 +119,6 @@ def scheduler(size: str = "small", **settings: Any) -> tuple[JobScheduler, list[
 # -- offers ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("cpus", "mem", "task_cpus", "task_mem", "tasks"),
-    [
-        (2.0, 300.0, 0.5, 128.0, 2),  # mem is the limit
-        (2.0, 4096.0, 0.5, 128.0, 4),  # cpus are the limit
-        (1.0, 128.0, 0.5, 128.0, 1),  # exactly one task's mem
-        (0.3, 4096.0, 0.5, 128.0, 0),  # too few cpus for one task
-        (4.0, 100.0, 0.5, 128.0, 0),  # too little mem for one task
-        (1.0, 4096.0, 0.1, 1.0, 10),
-        # Without rounding, 0.3 - 0.1 - 0.1 leaves 0.0999...: one task short.
-        (0.3, 4096.0, 0.1, 1.0, 3),
-        (2.0, 4096.0, 0.1, 1.0, 20),
-    ],
-)
-def test_an_offer_holds_as_many_tasks_as_its_cpus_and_mem_allow(
-    cpus: float, mem: float, task_cpus: float, task_mem: float, tasks: int
-) -> None:
-    job, _ = scheduler("demo", task_cpus=task_cpus, task_mem=task_mem)
-    driver = FakeDriver()
-    made = offer(cpus, mem)
-    job.resourceOffers(driver, [made])
-
-    assert driver.launched() == [f"chunk-{chunk}-attempt-1" for chunk in range(tasks)]
-    expected = ("launchTasks" if tasks else "declineOffer", made["id"], DECLINE_FILTER)
-    ((name, call),) = driver.calls
-    assert (name, call["offer"], call["filters"]) == expected
-    assert list(job.pending) == list(range(tasks, 52))
-    assert job.timeline.offers == [
-        {"time": job.timeline.offers[0]["time"], "agent": "S0", "cpus": cpus, "mem": mem,
-         "tasks": tasks}
-    ]  # fmt: skip
-
-
 def test_a_task_runs_its_chunk_with_the_chosen_interpreter_and_pythonpath() -> None:
     job, _ = scheduler(
         task_cpus=0.25, task_mem=64.0, task_python="/opt/py", task_pythonpath="/taller"
@@ -186,24 +157,6 @@ def test_only_the_chosen_chunk_is_made_to_fail() -> None:
     }
     assert [task for task, args in arguments.items() if "--fail" in args] == ["chunk-2-attempt-1"]
     assert arguments["chunk-2-attempt-1"][-1] == "--fail"
-
-
-def test_offers_are_suppressed_once_every_chunk_is_launched() -> None:
-    job, _ = scheduler()  # 4 chunks of 0.5 cpus
-    driver = FakeDriver()
-    job.resourceOffers(driver, [offer(1.0, 4096.0, "S0")])
-    assert driver.names() == ["launchTasks"]
-    assert not job.suppressed
-
-    job.resourceOffers(driver, [offer(1.0, 4096.0, "S1"), offer(2.0, 4096.0, "S2")])
-    assert driver.names() == ["launchTasks", "launchTasks", "declineOffer", "suppressOffers"]
-    assert driver.calls[2][1]["filters"] == DECLINE_FILTER
-    assert job.suppressed
-
-    # An offer that was already on its way is declined; no second SUPPRESS.
-    job.resourceOffers(driver, [offer(2.0, 4096.0, "S1")])
-    assert driver.names()[4:] == ["declineOffer"]
-    assert len(driver.launched()) == 4
 
 
 def test_an_offer_too_small_for_a_task_is_declined_and_the_warning_is_logged_once(
@@ -245,85 +198,12 @@ def launch_everything(job: JobScheduler) -> FakeDriver:
     return driver
 
 
-def test_finished_tasks_are_collected_into_the_sequential_result(
-    fake_sandbox: FakeSandbox,
-) -> None:
-    job, progress = scheduler()
-    driver = launch_everything(job)
-    for task in ["chunk-2-attempt-1", "chunk-0-attempt-1", "chunk-3-attempt-1"]:
-        job.statusUpdate(driver, update(task, "TASK_RUNNING"))
-        job.statusUpdate(driver, update(task, "TASK_FINISHED"))
-    assert not job.finished.is_set()
-    job.statusUpdate(driver, update("chunk-1-attempt-1", "TASK_FINISHED"))
-
-    assert job.finished.is_set()
-    assert job.failure is None
-    assert job.result() == bikeshare.run_sequential(SMALL)
-    assert progress == [1, 2, 3, 4]
-    assert fake_sandbox.reads[0] == ("http://s0.example:5051", "F0", "chunk-2-attempt-1", "stdout")
-    assert job.running == {}
-    assert driver.names() == ["launchTasks", "suppressOffers"]  # nothing more was asked
-
-
-def test_a_duplicate_task_finished_changes_nothing(fake_sandbox: FakeSandbox) -> None:
-    job, progress = scheduler()
-    driver = launch_everything(job)
-    job.statusUpdate(driver, update("chunk-0-attempt-1", "TASK_FINISHED"))
-    before = (job.result(), dict(job.attempts), list(job.pending), sorted(job.running))
-
-    # Status updates arrive at least once: the same update again, then a late failure.
-    job.statusUpdate(driver, update("chunk-0-attempt-1", "TASK_FINISHED"))
-    job.statusUpdate(driver, update("chunk-0-attempt-1", "TASK_FAILED", message="late"))
-
-    assert (job.result(), dict(job.attempts), list(job.pending), sorted(job.running)) == before
-    assert progress == [1]
-    assert len(fake_sandbox.reads) == 1
-    assert driver.names() == ["launchTasks", "suppressOffers"]
-    assert [u["chunk"] for u in job.timeline.updates] == [0, None, None]
-
-    # The job still ends once, with the right result, and a duplicate after that is harmless.
-    for chunk in (1, 2, 3):
-        job.statusUpdate(driver, update(f"chunk-{chunk}-attempt-1", "TASK_FINISHED"))
-    job.statusUpdate(driver, update("chunk-3-attempt-1", "TASK_FINISHED"))
-    assert job.result() == bikeshare.run_sequential(SMALL)
-    assert progress == [1, 2, 3, 4]
-
-
-def test_an_update_for_a_task_that_is_not_ours_is_ignored(fake_sandbox: FakeSandbox) -> None:
-    job, progress = scheduler()
-    driver = launch_everything(job)
-    job.statusUpdate(driver, update("someone-else", "TASK_FINISHED"))
-    job.statusUpdate(driver, update("chunk-9-attempt-1", "TASK_FAILED"))
-    assert progress == []
-    assert fake_sandbox.reads == []
-    assert len(job.running) == 4
-
-
-@pytest.mark.parametrize("state", sorted(FAILED_STATES))
-def test_a_failed_task_is_retried_and_offers_are_revived(
-    fake_sandbox: FakeSandbox, state: str
-) -> None:
+def test_a_finished_task_is_read_from_the_sandbox_on_its_agent(fake_sandbox: FakeSandbox) -> None:
     job, _ = scheduler()
     driver = launch_everything(job)
-    job.statusUpdate(driver, update("chunk-1-attempt-1", state, message="it broke"))
-
-    assert list(job.pending) == [1]
-    assert "chunk-1-attempt-1" not in job.running
-    assert driver.names() == ["launchTasks", "suppressOffers", "reviveOffers"]
-    assert not job.suppressed
-    assert not job.finished.is_set()
-
-    # The same update again does not retry the chunk twice.
-    job.statusUpdate(driver, update("chunk-1-attempt-1", state, message="it broke"))
-    assert list(job.pending) == [1]
-    assert driver.names().count("reviveOffers") == 1
-
-    # The next offer runs attempt 2 and suppresses again.
-    job.resourceOffers(driver, [offer(1.0, 4096.0, "S1")])
-    assert driver.launched()[-1] == "chunk-1-attempt-2"
-    assert job.running["chunk-1-attempt-2"].agent_id == "S1"
-    assert driver.names()[-1] == "suppressOffers"
-    assert job.suppressed
+    job.statusUpdate(driver, update("chunk-2-attempt-1", "TASK_FINISHED"))
+    assert fake_sandbox.reads == [("http://s0.example:5051", "F0", "chunk-2-attempt-1", "stdout")]
+    assert "chunk-2-attempt-1" not in job.running
 
 
 def test_two_failures_before_an_offer_revive_once(fake_sandbox: FakeSandbox) -> None:

@@ -1,0 +1,80 @@
+# Generated from step1_scheduler/sandbox.py by `python -m taller generate`: the workshop's
+# skeleton of step 1. Write the functions that raise NotImplementedError, and check
+# them with `make ejercicio PASO=1`.
+"""Reading a task's files from its agent, as the Mesos web UI does.
+
+A command task's output stays in its sandbox, a directory on the agent that ran it. The agent
+serves sandboxes over HTTP: `/state` names each executor's directory (a command task runs under
+a command executor whose ID is the task's ID), and `/files/read` returns a file's bytes. This
+works the same on localmesos and on a real Mesos agent.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+
+HTTP_TIMEOUT = 10.0  # seconds; an agent that takes longer is treated as unreachable
+
+
+class SandboxError(Exception):
+    """The agent could not be reached, or it does not know the executor or the file."""
+
+
+def agent_url(offer: dict) -> str:
+    """The agent's HTTP address, from the offer that it made.
+
+    The hostname is what the agent advertises (on the compose cluster, `localhost` with a
+    published port), which is reachable from the scheduler where its IP may not be."""
+    address = offer["url"]["address"]
+    host = address.get("hostname") or address["ip"]
+    return f"{offer['url'].get('scheme', 'http')}://{host}:{address['port']}"
+
+
+def _get_json(url: str) -> object:
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+            return json.load(response)
+    except (OSError, ValueError) as error:  # URLError is an OSError; bad JSON a ValueError
+        raise SandboxError(f"GET {url} failed: {error}") from error
+
+
+def executor_directory(agent: str, framework_id: str, executor_id: str) -> str:
+    """The sandbox directory of one executor, as the agent's `/state` reports it."""
+    state = _get_json(f"{agent}/state")
+    assert isinstance(state, dict)
+    # A finished executor moves to `completed_executors`; a framework with no executor left
+    # on the agent moves to `completed_frameworks`.
+    for framework in state.get("frameworks", []) + state.get("completed_frameworks", []):
+        if framework["id"] != framework_id:
+            continue
+        for executor in framework.get("executors", []) + framework.get("completed_executors", []):
+            if executor["id"] == executor_id:
+                return executor["directory"]
+    raise SandboxError(f"agent {agent} has no executor {executor_id} of framework {framework_id}")
+
+
+def read_file(agent: str, path: str, offset: int = 0) -> str:
+    """The contents of `path` on the agent, from `offset` to the end.
+
+    `/files/read` returns at most one page per request, so read until it returns nothing."""
+    parts = []
+    while True:
+        query = urllib.parse.urlencode({"path": path, "offset": offset})
+        page = _get_json(f"{agent}/files/read?{query}")
+        assert isinstance(page, dict)
+        if not page["data"]:
+            return "".join(parts)
+        parts.append(page["data"])
+        offset += len(page["data"].encode())
+
+
+def read_task_output(agent: str, framework_id: str, task_id: str, name: str = "stdout") -> str:
+    """A command task's `stdout` (or `stderr`)."""
+    directory = executor_directory(agent, framework_id, executor_id=task_id)
+    return read_file(agent, f"{directory}/{name}")
+
+
+def tail(text: str, lines: int = 5) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

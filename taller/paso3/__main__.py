@@ -1,0 +1,539 @@
+# Generated from step3_failover/__main__.py by `python -m taller generate`: the workshop's
+# skeleton of step 3. Write the functions that raise NotImplementedError, and check
+# them with `make ejercicio PASO=3`.
+"""Run the example job on a Mesos cluster, and survive the failures along the way.
+
+python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state
+python -m taller.paso3 --master zk://127.0.0.1:2181/mesos --state zk://127.0.0.1:2181/bikeshare
+
+Run the same command again after a crash, and it carries on where the job was. With a
+ZooKeeper --state, start it several times, anywhere: one instance leads, the others wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pymesos import MesosSchedulerDriver, Scheduler
+from pymesos.detector import MasterDetector
+from tqdm import tqdm
+
+import jobs
+from jobs import bikeshare
+from taller.paso3.checkpoint import Checkpoint, Leadership, StoreError, open_store
+from taller.paso3.scheduler import JobScheduler, Settings, executor_info
+
+# Where the agents find the `taller.paso3` and `jobs` packages by default: this checkout.
+REPOSITORY = str(Path(jobs.__file__).resolve().parent.parent)
+MASTER = re.compile(r"^(zk://[^/\s]+/\S+|[\w.-]+:\d{1,5})$")
+log = logging.getLogger("taller.paso3")
+
+
+class JobError(Exception):
+    """The job could not run to the end here; the message says why."""
+
+
+def framework_info(failover_timeout: float, framework_id: str | None) -> dict:
+    info = {
+        "user": getpass.getuser(),
+        "name": "step3: bike-share trips",
+        # How long the master keeps our tasks and executors after this scheduler disconnects,
+        # waiting for a scheduler to subscribe again with the same framework ID. After that,
+        # it kills them and forgets the framework for good.
+        "failover_timeout": failover_timeout,
+        # Tell us TASK_UNREACHABLE (not TASK_LOST) for tasks on an agent that stopped
+        # answering: it may come back, and its tasks with it.
+        "capabilities": [{"type": "PARTITION_AWARE"}],
+    }
+    if framework_id is not None:
+        # The framework ID from the checkpoint: we are the same framework, subscribing again.
+        info["id"] = {"value": framework_id}
+    return info
+
+
+def job(settings: Settings) -> dict:
+    """What every scheduler of one job must agree on (see Checkpoint.check_job)."""
+    return {"size": settings.size, "executor": executor_info(settings)}
+
+
+def me() -> str:
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def run(
+    master: str,
+    settings: Settings,
+    store: Checkpoint,
+    *,
+    progress: bool = True,
+    connect_timeout: float = 10.0,
+    say: Callable[[str], None] = lambda text: None,
+) -> JobScheduler:
+    """Wait until this instance leads the job, then drive the framework until every chunk has
+    its result, and tear it down. `say` hears what a person should know (standby, take over)."""
+    store.check_job(job(settings))
+
+    def standby(leader: str) -> None:
+        say(f"standby: {leader} leads the job in {store.description}; waiting to take over")
+
+    with store.leadership(me(), on_wait=standby) as leadership:
+        bar = tqdm(
+            total=bikeshare.SIZES[settings.size].weeks * bikeshare.WEEKDAYS,
+            unit="day",
+            desc="days",
+            disable=not progress,
+            delay=0.1,
+        )
+        try:
+            while True:
+                scheduler = JobScheduler(settings, store, lambda done, _: bar.update(done - bar.n))
+                scheduler.recover()
+                framework_id = store.framework_id()
+                if framework_id is None and scheduler.done:
+                    return scheduler  # the job was done before we came: nothing to run
+                if framework_id is not None or scheduler.recovered:
+                    what = (
+                        f"taking over framework {framework_id}"
+                        if framework_id
+                        else "resuming the job"
+                    )
+                    say(f"{what}: {scheduler.recovered} of {scheduler.total} chunks are done")
+                drive(master, scheduler, framework_id, leadership, connect_timeout)
+                if not scheduler.removed:
+                    break
+                # The master has forgotten that framework for good (its failover timeout
+                # expired, or an operator tore it down), and its tasks with it. The results are
+                # in the checkpoint: a new framework does what is left.
+                say(f"framework {framework_id} was removed; registering a new one")
+                store.forget_framework_id(framework_id or "")
+        finally:
+            bar.close()
+    if scheduler.failure:
+        raise JobError(scheduler.failure)
+    return scheduler
+
+
+def new_driver(
+    scheduler: Scheduler, master: str, failover_timeout: float, framework_id: str | None
+) -> MesosSchedulerDriver:
+    return MesosSchedulerDriver(
+        scheduler,
+        framework_info(failover_timeout, framework_id),
+        master,
+        use_addict=True,
+        # failover=True: if pymesos's thread dies (an exception in a callback), pymesos stops
+        # without TEARDOWN, which would kill every task of the framework; we stay failed over.
+        failover=True,
+        # We acknowledge each status update ourselves, once it is in the checkpoint.
+        implicit_acknowledgements=False,
+    )
+
+
+def drive(
+    master: str,
+    scheduler: JobScheduler,
+    framework_id: str | None,
+    leadership: Leadership,
+    connect_timeout: float,
+) -> None:
+    """One framework, from its subscription until the job is done or this scheduler stops."""
+    driver = new_driver(scheduler, master, scheduler.settings.failover_timeout, framework_id)
+    started = time.monotonic()
+    try:
+        driver.start()
+    except Exception as error:  # for a zk:// master, kazoo gives up on ZooKeeper here
+        raise JobError(f"could not find the Mesos master through {master}: {error!r}") from error
+    watch = LeaderWatch(master)
+    complete = False
+    try:
+        # The master answers a SUBSCRIBE with SUBSCRIBED, or with an ERROR (finished is set).
+        while not (scheduler.registered_event.is_set() or scheduler.finished.wait(0.05)):
+            watch.check(driver)
+            if time.monotonic() - started < connect_timeout:
+                continue
+            raise JobError(
+                f"could not register with a Mesos master at {master} within "
+                f"{connect_timeout:g} s; is the master running, and is --master right?"
+            )
+        while not scheduler.finished.wait(0.2):
+            watch.check(driver)
+            if leadership.lost.is_set():
+                raise JobError(
+                    "this scheduler lost its ZooKeeper session, and with it the leadership: "
+                    "another one may lead the job now"
+                )
+        complete = scheduler.done
+    finally:
+        watch.stop()
+        if complete:
+            # The job is done: TEARDOWN. The master kills what is left of ours (redundant
+            # attempts), shuts our executors down and forgets the framework.
+            driver.stop()
+        else:
+            # Anything else (a crash of ours, Ctrl-C, a lost leadership, a failed chunk) leaves
+            # the framework running, for the next scheduler to take over within the failover
+            # timeout.
+            driver.stop(failover=True)
+        driver.join()
+    if complete and scheduler.framework_id:
+        # pymesos forgets the framework ID once a master has accepted the TEARDOWN. It sends
+        # none while it is between two masters, and a master may die under it: then the
+        # framework and its executors live on until their failover timeout.
+        if driver.framework_id is not None and not tear_down(master, scheduler, connect_timeout):
+            log.warning(
+                "framework %s: no master accepted its TEARDOWN; it keeps its executors until "
+                "its failover timeout, or until a scheduler with this --state ends it",
+                scheduler.framework_id,
+            )
+            return  # its ID stays in the checkpoint, for that scheduler
+        scheduler.store.forget_framework_id(scheduler.framework_id)
+
+
+# Seconds without a master after which pymesos is told the leading master again.
+REDETECT_AFTER = 3.0
+
+
+class LeaderWatch:
+    """Mesos's own scheduler library asks its detector for the leading master after every lost
+    connection. pymesos's detector speaks only when the leader changes, and in between pymesos
+    follows the redirects of masters: during a failover, a master that has just been elected
+    redirects to the dead leader until it has seen its own election, and pymesos would then
+    knock on that dead address for ever. So while the driver stays disconnected, a detector of
+    ours tells it the leader again, every REDETECT_AFTER seconds (with a zk:// master only)."""
+
+    def __init__(self, master: str) -> None:
+        self.hosts = master.removeprefix("zk://") if master.startswith("zk://") else None
+        self.since: float | None = None
+        self.detector: MasterDetector | None = None
+
+    def check(self, driver: MesosSchedulerDriver) -> None:
+        if self.hosts is None or driver.connected:
+            self.since = None
+            return
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        elif now - self.since >= REDETECT_AFTER:
+            self.since = now
+            self.stop()
+            # It reports the current leader as soon as it has read ZooKeeper, as a new driver's
+            # detector does; telling pymesos the address it already has changes nothing.
+            detector = MasterDetector(self.hosts, driver)
+            try:
+                detector.start()
+            except Exception as error:  # ZooKeeper out of reach: pymesos's detector waits too
+                log.info("could not ask ZooKeeper for the leading master: %r", error)
+                detector.stop()
+                return
+            self.detector = detector
+
+    def stop(self) -> None:
+        if self.detector is not None:
+            self.detector.stop()
+            self.detector = None
+
+
+# How many times a finished job subscribes again to end a framework whose TEARDOWN was lost.
+TEARDOWN_ATTEMPTS = 3
+
+
+class Ending(Scheduler):
+    """The scheduler of a driver that subscribes only to send TEARDOWN."""
+
+    def __init__(self) -> None:
+        self.subscribed = threading.Event()
+        self.gone = threading.Event()
+
+    def registered(self, driver, framework_id, master_info) -> None:
+        self.subscribed.set()
+
+    def reregistered(self, driver, master_info) -> None:
+        self.subscribed.set()
+
+    def error(self, driver, message) -> None:
+        # "Framework has been removed" (its failover timeout expired): nothing is left to end.
+        # "Framework failed over": another scheduler leads it now, and it is not ours to end.
+        self.gone.set()
+
+
+def tear_down(master: str, scheduler: JobScheduler, connect_timeout: float) -> bool:
+    """The job is done, and its TEARDOWN did not reach a master: subscribe again with the
+    framework ID, and send it again. True once a master has accepted it, or no longer has the
+    framework for us to end."""
+    for _ in range(TEARDOWN_ATTEMPTS):
+        ending = Ending()
+        driver = new_driver(
+            ending, master, scheduler.settings.failover_timeout, scheduler.framework_id
+        )
+        try:
+            driver.start()
+        except Exception:  # for a zk:// master, kazoo gives up on ZooKeeper here
+            driver.stop(failover=True)
+            driver.join()
+            continue
+        started = time.monotonic()
+        watch = LeaderWatch(master)
+        while not (ending.subscribed.is_set() or ending.gone.is_set()):
+            if time.monotonic() - started > connect_timeout:
+                break
+            watch.check(driver)
+            ending.subscribed.wait(0.05)
+        watch.stop()
+        driver.stop(failover=ending.gone.is_set())
+        driver.join()
+        if ending.gone.is_set() or driver.framework_id is None:
+            return True
+    return False
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
+    parser = argparse.ArgumentParser(
+        prog="python -m taller.paso3",
+        description="Count a year of bike-share trips on a Mesos cluster, one task per week, "
+        "in a framework that survives the loss of its agents, its executors and itself.",
+    )
+    parser.add_argument(
+        "--master",
+        required=True,
+        metavar="HOST:PORT|zk://HOSTS/PATH",
+        help="the Mesos master, or the ZooKeeper path where masters register",
+    )
+    parser.add_argument(
+        "--state",
+        required=True,
+        metavar="DIR|zk://HOSTS/PATH",
+        help="where the job's checkpoint lives: the framework ID, every task launched and "
+        "every chunk's result. A directory serves the schedulers of this machine, which take "
+        "turns through a file lock; a ZooKeeper path serves schedulers anywhere, which elect "
+        "their leader there. Run again with the same --state to resume the job; once the job "
+        "is done, its results stay there, and a run with that --state prints them again",
+    )
+    parser.add_argument(
+        "--size",
+        choices=list(bikeshare.SIZES),
+        default="demo",
+        help="the dataset: 'small' for tests, 'demo' for a whole year, 'tiny' for a year of "
+        "very small chunks (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--failover-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long the master keeps our tasks and executors running after this scheduler "
+        "stops or dies, waiting for one to take over (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--session-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with a ZooKeeper --state: how long ZooKeeper waits for a leader that has gone "
+        "silent before a standby takes over (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--task-cpus",
+        type=float,
+        default=0.1,
+        metavar="CPUS",
+        help="cpus for each task, a thread in the executor (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--task-mem",
+        type=float,
+        default=32.0,
+        metavar="MB",
+        help="memory for each task, in MB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--executor-cpus",
+        type=float,
+        default=0.1,
+        metavar="CPUS",
+        help="cpus for the executor itself, once per agent (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--executor-mem",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="memory for the executor itself, in MB, once per agent (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="failed attempts per chunk before the job fails; lost tasks do not count "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--executor-python",
+        default=sys.executable,
+        metavar="PATH",
+        help="the Python that runs the executor on the agents (default: this one, "
+        "%(default)s; on the compose cluster: python3)",
+    )
+    parser.add_argument(
+        "--executor-pythonpath",
+        default=REPOSITORY,
+        metavar="DIR",
+        help="where the agents find the 'taller.paso3' and 'jobs' packages (default: this "
+        "checkout, %(default)s; on the compose cluster: /taller)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up if no master accepts us within this time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fail-chunk",
+        type=int,
+        metavar="WEEK",
+        help="make this chunk (0-based) fail every time, to watch the bounded retries",
+    )
+    parser.add_argument(
+        "--crash-after",
+        type=int,
+        metavar="N",
+        help="fault injection: once this scheduler has recorded N results, it kills itself "
+        "with SIGKILL, right before acknowledging the Nth TASK_FINISHED; run it again, or let "
+        "a standby take over",
+    )
+    parser.add_argument(
+        "--no-progress-messages",
+        action="store_true",
+        help="the executors send no progress messages: the bar moves only when a task finishes",
+    )
+    parser.add_argument(
+        "--chart", metavar="PNG", help="where to draw the chart (default: build/step3-SIZE.png)"
+    )
+    parser.add_argument(
+        "--chart-lang",
+        choices=["es", "en"],
+        default="es",
+        help="the chart's language (default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log every offer, update and reconciliation, and pymesos's own messages",
+    )
+    args = parser.parse_args(argv)
+
+    if not MASTER.match(args.master):
+        parser.error(
+            f"--master {args.master!r}: expected HOST:PORT (like 127.0.0.1:5050) "
+            "or zk://HOST:PORT/PATH"
+        )
+    if args.state.startswith("zk://") and not MASTER.match(args.state):
+        parser.error(f"--state {args.state!r}: expected zk://HOST:PORT/PATH or a directory")
+    positive = ("task_cpus", "task_mem", "executor_cpus", "executor_mem", "connect_timeout")
+    for name in (*positive, "failover_timeout", "session_timeout"):
+        if not getattr(args, name) > 0:  # also refuses NaN
+            parser.error(
+                f"--{name.replace('_', '-')} must be a positive number, not {getattr(args, name)}"
+            )
+    if args.max_attempts < 1:
+        parser.error(f"--max-attempts must be 1 or more, not {args.max_attempts}")
+    weeks = bikeshare.SIZES[args.size].weeks
+    if args.fail_chunk is not None and not 0 <= args.fail_chunk < weeks:
+        parser.error(
+            f"--fail-chunk {args.fail_chunk}: the '{args.size}' job has chunks 0 to {weeks - 1}"
+        )
+    if args.crash_after is not None and not 1 <= args.crash_after <= weeks:
+        parser.error(f"--crash-after {args.crash_after}: expected 1 to {weeks}")
+    settings = Settings(
+        size=args.size,
+        task_cpus=args.task_cpus,
+        task_mem=args.task_mem,
+        executor_cpus=args.executor_cpus,
+        executor_mem=args.executor_mem,
+        max_attempts=args.max_attempts,
+        executor_python=args.executor_python,
+        executor_pythonpath=args.executor_pythonpath,
+        fail_chunk=args.fail_chunk,
+        progress=not args.no_progress_messages,
+        failover_timeout=args.failover_timeout,
+        crash_after=args.crash_after,
+    )
+    return args, settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, settings = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # pymesos brings a handler of its own, and its records reach ours too: each line twice.
+    logging.getLogger("pymesos").handlers.clear()
+    if not args.verbose:
+        # As in step 2: pymesos and kazoo log each failed connection; we say it in one line.
+        logging.getLogger("pymesos").setLevel(logging.CRITICAL)
+        logging.getLogger("kazoo").addHandler(logging.NullHandler())
+        logging.getLogger("kazoo").propagate = False
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    resume = (
+        f"the framework keeps running for up to {args.failover_timeout:g} s: run the same "
+        "command to resume the job"
+    )
+    try:
+        with open_store(args.state, args.session_timeout) as store, logging_redirect_tqdm():
+            scheduler = run(
+                args.master,
+                settings,
+                store,
+                progress=not args.quiet,
+                connect_timeout=args.connect_timeout,
+                say=say,
+            )
+    except (JobError, StoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, JobError) and "removed" not in str(error):
+            print(f"note: {resume}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {resume}", file=sys.stderr)
+        return 130
+    except Exception as error:
+        # pymesos hands an error in its event thread to the main thread. The driver was built
+        # with failover=True, so the framework is still there.
+        logging.getLogger("taller.paso3").debug("traceback", exc_info=True)
+        print(f"error: pymesos's thread stopped after an error: {error!r}", file=sys.stderr)
+        print(f"note: {resume}", file=sys.stderr)
+        return 1
+    result = scheduler.result()
+    chart = bikeshare.chart(
+        result, args.chart or f"build/step3-{args.size}.png", lang=args.chart_lang
+    )
+    print(
+        f"{scheduler.total} chunks in {time.monotonic() - started:.1f} s: "
+        f"{scheduler.recovered} from the checkpoint, {len(scheduler.recorded)} recorded by "
+        "this scheduler"
+    )
+    print(bikeshare.summary(result))
+    print(f"chart: {chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
