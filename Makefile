@@ -114,7 +114,7 @@ clean:
 # -- The workshop (taller/) -----------------------------------------------------------------------
 # `make ejercicio PASO=N` checks taller/pasoN, your skeleton of step N (in Spanish, or in
 # English if LANG=en*); `make exercise STEP=N` is the same in English. `make skeletons`
-# regenerates taller/paso*/ from the steps' EXERCISE markers, over any work there.
+XX
 .PHONY: ejercicio exercise skeletons
 ejercicio: setup
 	@case "$(PASO)" in 1|2|3) ;; *) echo "make ejercicio: ¿qué paso? make ejercicio PASO=1 (o 2, o 3)"; exit 2;; esac
@@ -125,4 +125,4 @@ exercise: setup
 	@$(BIN)/python -m taller check $(STEP) --lang en
 
 skeletons: setup
-	@$(BIN)/python -m taller generate
+	@$(BIN)/python -m taller generate $(if $(FORCE),--force)

@@ -1,5 +1,5 @@
 """python -m taller check STEP [--package PACKAGE] [--lang es|en]
-python -m taller generate [--check]"""
+python -m taller generate [--check] [--force]"""
 
 from __future__ import annotations
 
@@ -35,13 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument(
         "--check", action="store_true", help="write nothing; fail if a skeleton is stale"
     )
+    generate.add_argument(
+        "--force", action="store_true", help="overwrite skeleton files that someone has changed"
+    )
     args = parser.parse_args(argv)
     if args.command == "check":
         lang = args.lang or checker.language()
         return checker.run(args.step, args.package, lang)
     from taller import skeletons
 
-    return skeletons.main(check=args.check)
+    return skeletons.main(check=args.check, force=args.force)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ the project's code is. `python -m taller generate --check` fails when a skeleton
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import re
 import shutil
@@ -37,6 +38,9 @@ HEADER = """\
 # skeleton of step {step}. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO={step}`.
 """
+# The digest of the generated text, so that generating again can tell a skeleton that an
+# attendee has written in (which it must not overwrite) from one that is only out of date.
+FINGERPRINT = re.compile(r"^# fingerprint: (?P<digest>[0-9a-f]{16})\n", re.MULTILINE)
 
 
 class SkeletonError(Exception):
@@ -190,7 +194,7 @@ def generate(step: int, root: Path = ROOT) -> tuple[dict[Path, str], list[str]]:
         text = "".join(line + "\n" for line in without_markers(text.splitlines()))
         text = HEADER.format(source=where, step=step) + renamed(text, step)
         target = directory(step, root) / source.name
-        files[target] = formatted(text, target, root)
+        files[target] = fingerprinted(formatted(text, target, root))
     missing = {n for (s, n) in catalog.EXERCISES if s == step} - set(exercises)
     if missing:
         raise SkeletonError(
@@ -214,11 +218,42 @@ def stale(step: int, root: Path = ROOT) -> list[str]:
     return problems
 
 
-def write(step: int, root: Path = ROOT) -> list[str]:
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def fingerprinted(text: str) -> str:
+    """The text with its fingerprint as the line after the header."""
+    lines = text.splitlines(keepends=True)
+    at = HEADER.count("\n")
+    return "".join(lines[:at]) + f"# fingerprint: {digest(text)}\n" + "".join(lines[at:])
+
+
+def edited(path: Path) -> bool:
+    """Whether someone changed the file since `generate` wrote it (or wrote it themselves)."""
+    text = path.read_text(encoding="utf-8")
+    found = FINGERPRINT.search(text)
+    if found is None:
+        return True
+    return digest(text[: found.start()] + text[found.end() :]) != found["digest"]
+
+
+def write(step: int, root: Path = ROOT, force: bool = False) -> list[str]:
+    """Writes the step's skeleton. Without `force`, refuses (writing nothing) when a file it
+    would overwrite or remove holds someone's work: an attendee's exercises are never lost."""
     files, exercises = generate(step, root)
     target = directory(step, root)
     target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(target.glob("*.py")):
+    present = sorted(set(target.glob("*.py")) | {p for p in files if p.is_file()})
+    if not force:
+        kept = [p for p in present if files.get(p) != p.read_text(encoding="utf-8") and edited(p)]
+        if kept:
+            raise SkeletonError(
+                f"{', '.join(relative(p) for p in kept)}: changed since generated (your work?); "
+                "nothing was written. Copy it elsewhere first, or overwrite it with "
+                "'python -m taller generate --force'"
+            )
+    for path in present:
         if path not in files:
             path.unlink()
     for path, text in files.items():
@@ -226,7 +261,7 @@ def write(step: int, root: Path = ROOT) -> list[str]:
     return exercises
 
 
-def main(check: bool = False, root: Path = ROOT) -> int:
+def main(check: bool = False, root: Path = ROOT, force: bool = False) -> int:
     try:
         if check:
             problems = [problem for step in STEPS for problem in stale(step, root)]
@@ -238,7 +273,7 @@ def main(check: bool = False, root: Path = ROOT) -> int:
             print(f"skeletons: taller/paso{STEPS[0]}..{STEPS[-1]} are up to date")
             return 0
         for step in STEPS:
-            exercises = write(step, root)
+            exercises = write(step, root, force)
             print(f"skeletons: {relative(directory(step, root))}/: {', '.join(exercises)}")
     except SkeletonError as error:
         print(f"skeletons: {error}")

@@ -1,6 +1,7 @@
 # Generated from step1_scheduler/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
+# fingerprint: a01838b5031aed80
 """Run the example job on a Mesos cluster, one command task per chunk.
 
 python -m taller.paso1 --master 127.0.0.1:5050

@@ -1,6 +1,7 @@
 # Generated from step1_scheduler/sandbox.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
+# fingerprint: be71ea3c6171291c
 """Reading a task's files from its agent, as the Mesos web UI does.
 
 A command task's output stays in its sandbox, a directory on the agent that ran it. The agent

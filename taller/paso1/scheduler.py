@@ -1,6 +1,7 @@
 # Generated from step1_scheduler/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
+# fingerprint: 9b3d5c3dda0876ff
 """The step 1 framework: a scheduler that turns resource offers into command tasks.
 
 Mesos calls these methods from pymesos's single event thread, one event at a time: offers to

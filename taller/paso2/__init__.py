@@ -1,6 +1,7 @@
 # Generated from step2_executor/__init__.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
+# fingerprint: 3506bb9392c57df9
 """Step 2 of the tutorial: the same job, now run by a custom executor of our own.
 
     python -m taller.paso2 --master 127.0.0.1:5050

@@ -1,6 +1,7 @@
 # Generated from step2_executor/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
+# fingerprint: 15d8f39496d253cb
 """Run the example job on a Mesos cluster, one task per chunk on an executor of our own.
 
 python -m taller.paso2 --master 127.0.0.1:5050

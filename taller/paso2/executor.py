@@ -1,6 +1,7 @@
 # Generated from step2_executor/executor.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
+# fingerprint: 443fb0a7aed6120c
 """The executor: one long-lived process per agent that runs our chunks as threads.
 
 Mesos starts it on an agent with the first task that carries our ExecutorInfo, as

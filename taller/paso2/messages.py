@@ -1,6 +1,7 @@
 # Generated from step2_executor/messages.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
+# fingerprint: 6e3085772d988847
 """What travels between the scheduler and its executors, in both directions.
 
 To Mesos, a framework message, a task's `data` and a status update's `data` are opaque bytes;

@@ -1,6 +1,7 @@
 # Generated from step2_executor/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
+# fingerprint: bfea3040e9f4a678
 """The step 2 framework: a scheduler whose tasks run on a custom executor of its own.
 
 Mesos calls these methods from pymesos's single event thread, one event at a time: offers to

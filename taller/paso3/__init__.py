@@ -1,6 +1,7 @@
 # Generated from step3_failover/__init__.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: 6e747c1b7234928e
 """Step 3 of the tutorial: the same job, now fault tolerant.
 
     python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state

@@ -1,6 +1,7 @@
 # Generated from step3_failover/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: fa8317315f3c3720
 """Run the example job on a Mesos cluster, and survive the failures along the way.
 
 python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state

@@ -1,6 +1,7 @@
 # Generated from step3_failover/checkpoint.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: 4a7cdb279dd4f0ce
 """The job's checkpoint: what a scheduler must find after a crash, wherever it restarts.
 
 A scheduler keeps its state in memory, and memory dies with the process. What a new scheduler

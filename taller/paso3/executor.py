@@ -1,6 +1,7 @@
 # Generated from step3_failover/executor.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: d8c8ab38ca1324eb
 """The executor: one long-lived process per agent that runs our chunks as threads.
 
 Mesos starts it on an agent with the first task that carries our ExecutorInfo, as

@@ -1,6 +1,7 @@
 # Generated from step3_failover/messages.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: c429b895e969447c
 """What travels between the scheduler and its executors, in both directions.
 
 To Mesos, a framework message, a task's `data` and a status update's `data` are opaque bytes;

@@ -1,6 +1,7 @@
 # Generated from step3_failover/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
+# fingerprint: 1b656d456f09d2fb
 """The step 3 framework: step 2's scheduler, now able to die and be replaced mid-job.
 
 Whatever a scheduler must not lose lives in the checkpoint (`checkpoint.py`), not in memory:

@@ -47,7 +47,8 @@ def test_a_change_to_the_step_makes_its_skeleton_stale(
     assert skeletons.stale(1, tree) == []
     edit(tree / "step1_scheduler" / "scheduler.py", '"refuse_seconds": 30.0', '"refuse_seconds": 5')
     assert skeletons.stale(1, tree) == [f"{tree}/taller/paso1/scheduler.py is stale"]
-    (tree / "taller" / "paso1" / "leftover.py").write_text("")
+    # A module the step no longer has, as generate wrote it (an attendee's own file is kept).
+    (tree / "taller" / "paso1" / "leftover.py").write_text(skeletons.fingerprinted(""))
     (tree / "taller" / "paso1" / "sandbox.py").unlink()
     assert sorted(skeletons.stale(1, tree)) == [
         f"{tree}/taller/paso1/leftover.py comes from no module of step1_scheduler/",
@@ -354,3 +355,31 @@ def test_the_command_line_checks_the_skeleton_in_a_fresh_process() -> None:
     assert (
         "Pasan 0 de 9 comprobaciones. Arregla esta y vuelve a probar: make ejercicio PASO=3" in flat
     )
+
+
+def test_generating_again_never_overwrites_an_attendees_work(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduler = tree / "taller" / "paso1" / "scheduler.py"
+    assert not skeletons.edited(scheduler)
+    stub = 'raise NotImplementedError("ejercicio offers'
+    edit(scheduler, stub, "return  # mine\n        " + stub)
+    mine = scheduler.read_text()
+    notes = tree / "taller" / "paso1" / "notes.py"
+    notes.write_text("# my notes\n")
+    assert skeletons.edited(scheduler) and skeletons.edited(notes)
+    monkeypatch.setattr(skeletons, "STEPS", (1,))
+    assert skeletons.main(root=tree) == 1
+    out = capsys.readouterr().out
+    assert "taller/paso1/notes.py" in out and "taller/paso1/scheduler.py" in out
+    assert "nothing was written" in out and "--force" in out
+    assert scheduler.read_text() == mine and notes.is_file()
+    # A skeleton that is only out of date (its step changed) is regenerated without asking.
+    notes.unlink()
+    scheduler.write_text(skeletons.generate(1, tree)[0][scheduler])
+    edit(tree / "step1_scheduler" / "scheduler.py", '"refuse_seconds": 30.0', '"refuse_seconds": 5')
+    assert skeletons.main(root=tree) == 0
+    assert '"refuse_seconds": 5' in scheduler.read_text()
+    scheduler.write_text(mine)
+    assert skeletons.main(root=tree, force=True) == 0
+    assert skeletons.stale(1, tree) == []
