@@ -83,6 +83,8 @@ def framework_json(master: Master, framework: Framework) -> dict:
             {
                 "id": o.id,
                 "framework_id": o.framework_id,
+                # common/http.cpp `json(Offer)`; the web UI's offers page shows the role.
+                "allocation_info": {"role": framework.role},
                 "slave_id": o.agent_id,
                 "resources": o.resources.to_flat(),
             }
