@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from localmesos import protocol
 from localmesos.agent import files
+from localmesos.master.http import parse_json
 from localmesos.protocol import is_terminal, version_json
 from localmesos.resources import Resources
 from localmesos.web import Request, Response
@@ -49,10 +50,16 @@ def api_endpoint(agent: Agent, request: Request) -> Response:
         return Response.text(
             415, "Expecting 'Message-Content-Type' to be not set for non-streaming requests"
         )
-    # master/http.py's parser is the master's; the agent words a conversion error without
-    # the master's prefix (common/http.hpp `deserialize`).
-    from localmesos.master.http import parse_json
-
+    # Unlike the master, the agent checks `Accept` before it reads the body.
+    accept = request.headers.get("Accept")
+    if accept is not None:
+        kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+        if not kinds & {JSON, "*/*", "application/*"}:
+            return Response.text(
+                406, f"Expecting 'Accept' to allow {JSON} or {PROTOBUF} or {RECORDIO}"
+            )
+    # The agent words a conversion error without the master's prefix (common/http.hpp
+    # `deserialize`).
     value = parse_json(request.body)
     if isinstance(value, Response):
         return value
@@ -63,13 +70,6 @@ def api_endpoint(agent: Agent, request: Request) -> Response:
     error = validate_call(call)
     if error is not None:
         return Response.text(400, f"Failed to validate agent::Call: {error}")
-    accept = request.headers.get("Accept")
-    if accept is not None:
-        kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
-        if not kinds & {JSON, "*/*", "application/*"}:
-            return Response.text(
-                406, f"Expecting 'Accept' to allow {JSON} or {PROTOBUF} or {RECORDIO}"
-            )
     kind = call["type"]
     if kind == "UNKNOWN":
         return Response(501)

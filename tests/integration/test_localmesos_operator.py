@@ -440,6 +440,13 @@ def test_agent_call_errors(cluster: LocalCluster) -> None:
         "application/recordio",
     )
     assert post(agent, {"type": "UNKNOWN"}).status == 501
+    # The agent checks `Accept` before the body, so even a call without its body gets 406.
+    reply = post(agent, {"type": "LIST_FILES"}, Accept="text/html")
+    assert (reply.status, reply.text) == (
+        406,
+        "Expecting 'Accept' to allow application/json or application/x-protobuf or "
+        "application/recordio",
+    )
     reply = post(agent, {"type": "GET_CONTAINERS"})
     assert (reply.status, reply.text) == (
         501,
