@@ -63,7 +63,14 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, obj: Any, status: int = 200) -> Response:
+    def json(cls, obj: Any, status: int = 200, jsonp: str | None = None) -> Response:
+        """JSON, or with ``jsonp`` the JSONP form that libprocess writes for `?jsonp=NAME`:
+        `NAME(<json>)` with no `;` after it, as text/javascript, the name used as given
+        (3rdparty/libprocess/src/http.cpp `OK::OK(const JSON::Value&, const
+        Option<string>& jsonp)`)."""
+        if jsonp is not None:
+            body = jsonp.encode("utf-8", "backslashreplace") + b"(" + dumps(obj) + b")"
+            return cls(status, body, "text/javascript")
         return cls(status, dumps(obj), "application/json")
 
     @classmethod

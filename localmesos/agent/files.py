@@ -1,11 +1,15 @@
-"""The sandbox files over HTTP, as src/files/files.cpp serves them: `/files/read` and
-`/files/browse` on each run's directory, its `latest` link, and the virtual path
-`/frameworks/F/executors/E/runs/latest`. Plain functions of the agent, run on its thread.
+"""The sandbox files over HTTP, as src/files/files.cpp serves them: `/files/read`,
+`/files/browse` and `/files/download` on each run's directory, its `latest` link, and the
+virtual path `/frameworks/F/executors/E/runs/latest`; and the same reads for the operator API's
+LIST_FILES and READ_FILE (src/slave/http.cpp `Http::listFiles`, `Http::readFile`). Plain
+functions of the agent, run on its thread.
 """
 
 from __future__ import annotations
 
+import base64
 import errno
+import mimetypes
 import os
 import stat
 from pathlib import Path
@@ -83,44 +87,117 @@ def read(agent: Agent, request: Request) -> Response:
     if target.is_dir():
         return Response.text(400, "Cannot read a directory.\n")
     size = target.stat().st_size
+    jsonp = request.arg("jsonp")
     if offset == -1:
-        return Response.json({"data": "", "offset": size})
+        return Response.json({"data": "", "offset": size}, jsonp=jsonp)
     if offset >= size:
-        return Response.json({"data": "", "offset": offset})  # no seek past the end
+        return Response.json({"data": "", "offset": offset}, jsonp=jsonp)  # no seek past the end
     if length == -1:
         length = size - offset
     length = max(0, min(length, READ_CAP))
     with open(target, "rb") as file:
         file.seek(offset)
         data = file.read(length)
-    return Response.json({"data": data.decode("utf-8", "replace"), "offset": offset})
+    return Response.json({"data": data.decode("utf-8", "replace"), "offset": offset}, jsonp=jsonp)
 
 
 def browse(agent: Agent, request: Request) -> Response:
+    listing = _list(agent, request.arg("path") or "")
+    if isinstance(listing, Response):
+        return listing
+    entries = [
+        {
+            "path": path,
+            "nlink": info.st_nlink,
+            "size": info.st_size,
+            "mtime": float(int(info.st_mtime)),
+            "mode": stat.filemode(info.st_mode),
+            "uid": _user(info.st_uid),
+            "gid": _group(info.st_gid),
+        }
+        for path, info in listing
+    ]
+    return Response.json(entries, jsonp=request.arg("jsonp"))
+
+
+def _list(agent: Agent, path: str) -> list[tuple[str, os.stat_result]] | Response:
+    """What `Files::browse` lists: each entry's path (the one asked for, then its name) and
+    its stat, by name; a file lists nothing."""
+    target = resolve(agent, path)
+    if isinstance(target, Response):
+        return target
+    if not target.is_dir():
+        return []
+    listing = []
+    for child in sorted(target.iterdir()):
+        try:
+            listing.append((path.rstrip("/") + "/" + child.name, child.stat()))
+        except OSError:
+            continue  # a broken symlink
+    return listing
+
+
+def download(agent: Agent, request: Request) -> Response:
+    """files.cpp `download`: the file itself, as an attachment named after it, typed by its
+    extension when known, else application/octet-stream. No JSONP."""
     target = resolve(agent, request.arg("path") or "")
     if isinstance(target, Response):
         return target
-    entries: list[dict] = []
-    if not target.is_dir():
-        return Response.json(entries)  # browsing a file lists nothing, as files.cpp does
-    base = request.arg("path") or ""
-    for child in sorted(target.iterdir()):
-        try:
-            info = child.stat()
-        except OSError:
-            continue  # a broken symlink
-        entries.append(
-            {
-                "path": base.rstrip("/") + "/" + child.name,
-                "nlink": info.st_nlink,
-                "size": info.st_size,
-                "mtime": float(int(info.st_mtime)),
-                "mode": stat.filemode(info.st_mode),
-                "uid": _user(info.st_uid),
-                "gid": _group(info.st_gid),
-            }
-        )
-    return Response.json(entries)
+    if target.is_dir():
+        return Response.text(400, "Cannot download a directory.\n")
+    # libprocess's own table of types (process/mime.hpp) knows the common extensions, as
+    # Python's does; `stdout` and `stderr` have none in either.
+    kind = mimetypes.guess_type(target.name, strict=False)[0] or "application/octet-stream"
+    return Response(
+        200,
+        target.read_bytes(),
+        kind,
+        {"Content-Disposition": f"attachment; filename={target.name}"},
+    )
+
+
+def list_files(agent: Agent, path: str) -> dict | Response:
+    """LIST_FILES: v1 FileInfos, whose `mode` is the number (`/files/browse` writes a string)
+    and `mtime` a TimeInfo; an empty listing is `{}`, the repeated field being left out."""
+    listing = _list(agent, path)
+    if isinstance(listing, Response):
+        return listing
+    infos = [
+        {
+            "path": entry,
+            "nlink": info.st_nlink,
+            "size": info.st_size,
+            "mtime": {"nanoseconds": info.st_mtime_ns},
+            "mode": info.st_mode,
+            "uid": _user(info.st_uid),
+            "gid": _group(info.st_gid),
+        }
+        for entry, info in listing
+    ]
+    return {"file_infos": infos} if infos else {}
+
+
+def read_file(agent: Agent, path: str, offset: int, length: int | None) -> dict | Response:
+    """READ_FILE (files.cpp `_read`): the file's whole size, and up to 16 pages from
+    ``offset`` in base64, as protobuf writes `bytes`; nothing from past the end."""
+    target = resolve(agent, path)
+    if isinstance(target, Response):
+        return target
+    if target.is_dir():
+        return Response.text(400, "Cannot read a directory.\n")
+    # Both numbers are unsigned in the protobuf: a negative one wraps around to a huge one.
+    offset %= 2**64
+    if length is not None:
+        length %= 2**64
+    size = target.stat().st_size
+    data = b""
+    if offset < size:
+        wanted = size - offset if length is None else length
+        with open(target, "rb") as file:
+            file.seek(offset)
+            data = file.read(min(wanted, READ_CAP))
+    # Both fields are set, so protobuf writes both, an empty `data` too.
+    return {"size": size, "data": base64.b64encode(data).decode()}
 
 
 def _number_arg(request: Request, name: str, default: int) -> int:

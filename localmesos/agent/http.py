@@ -1,6 +1,8 @@
 """The agent's HTTP surface (src/slave/http.cpp): routing, the executor API
-(`POST /api/v1/executor`, `Http::executor`), /state, and /files (files.py). These run on the
-HTTP server's threads; whatever reads or changes the agent runs on its thread (`agent.call`).
+(`POST /api/v1/executor`, `Http::executor`), /state and /flags, with their JSONP form; the
+operator API is in operator.py, /monitor/statistics and /metrics/snapshot in monitor.py, /files
+in files.py. These run on the HTTP server's threads; whatever reads or changes the agent runs
+on its thread (`agent.call`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import shlex
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
-from localmesos.agent import files
+from localmesos.agent import files, monitor
+from localmesos.agent.operator import api_endpoint, flags_json, framework_ids
 from localmesos.link import AGENT_MESSAGES, decode_link_message
 from localmesos.master.http import parse_call
 from localmesos.protocol import AGENT_CAPABILITIES, MESOS_VERSION, version_json
@@ -34,17 +37,30 @@ def route(agent: Agent, request: Request) -> Response:
         message, args = decoded
         agent.dispatch(getattr(agent, "on_" + message), *args)
         return Response(202)
+    if path in ("/api/v1", "/api/v1/operator"):
+        # libprocess serves /api/v1/<anything> but the executor's with `/api/v1`.
+        return api_endpoint(agent, request)
     if path == "/files/read":
         return agent.call(files.read, agent, request)
     if path == "/files/browse":
         return agent.call(files.browse, agent, request)
-    if path in ("/state", "/state.json"):
-        return Response.json(agent.call(state_json, agent))
+    if path == "/files/download":
+        return agent.call(files.download, agent, request)
     if path == "/health":
         return Response(200)
-    if path == "/version":
-        return Response.json(version_json())
-    return Response(404)
+    # The JSON endpoints, each with its JSONP form; the `.json` aliases that Mesos 1.8
+    # removed (`/state.json`, `/monitor/statistics.json`) are 404 with no body.
+    readers = {
+        "/state": state_json,
+        "/flags": lambda agent: {"flags": flags_json(agent)},
+        "/monitor/statistics": monitor.statistics,
+        "/metrics/snapshot": monitor.metrics_snapshot,
+        "/version": lambda agent: version_json(),
+    }
+    reader = readers.get(path)
+    if reader is None:
+        return Response(404)
+    return Response.json(agent.call(reader, agent), jsonp=request.arg("jsonp"))
 
 
 def executor_endpoint(agent: Agent, request: Request) -> Response | EventStream:
@@ -179,38 +195,37 @@ def custom_executor_json(agent: Agent, executor: Executor) -> dict:
     }
 
 
+def framework_json(agent: Agent, framework_id: str) -> dict:
+    info = agent.frameworks[framework_id]
+    return {
+        "id": framework_id,
+        "name": info.get("name", ""),
+        "user": info.get("user", ""),
+        "failover_timeout": info.get("failover_timeout", 0.0),
+        "checkpoint": info.get("checkpoint", False),
+        "hostname": info.get("hostname", ""),
+        "role": info.get("role", "*"),
+        "executors": [
+            executor_json(agent, r) for k, r in agent.runs.items() if k[0] == framework_id
+        ]
+        + [
+            custom_executor_json(agent, e)
+            for k, e in agent.executors.items()
+            if k[0] == framework_id
+        ],
+        "completed_executors": [
+            executor_json(agent, r) for r in agent.completed_runs if r.framework_id == framework_id
+        ]
+        + [
+            custom_executor_json(agent, e)
+            for e in agent.completed_executors
+            if e.framework_id == framework_id
+        ],
+    }
+
+
 def state_json(agent: Agent) -> dict:
-    frameworks = []
-    for framework_id, info in agent.frameworks.items():
-        frameworks.append(
-            {
-                "id": framework_id,
-                "name": info.get("name", ""),
-                "user": info.get("user", ""),
-                "failover_timeout": info.get("failover_timeout", 0.0),
-                "checkpoint": info.get("checkpoint", False),
-                "hostname": info.get("hostname", ""),
-                "role": info.get("role", "*"),
-                "executors": [
-                    executor_json(agent, r) for k, r in agent.runs.items() if k[0] == framework_id
-                ]
-                + [
-                    custom_executor_json(agent, e)
-                    for k, e in agent.executors.items()
-                    if k[0] == framework_id
-                ],
-                "completed_executors": [
-                    executor_json(agent, r)
-                    for r in agent.completed_runs
-                    if r.framework_id == framework_id
-                ]
-                + [
-                    custom_executor_json(agent, e)
-                    for e in agent.completed_executors
-                    if e.framework_id == framework_id
-                ],
-            }
-        )
+    running, completed = framework_ids(agent)
     return {
         "version": MESOS_VERSION,
         **{k: v for k, v in version_json().items() if k != "version"},
@@ -223,12 +238,8 @@ def state_json(agent: Agent) -> dict:
         "attributes": {},
         "master_hostname": (agent.master_info or {}).get("hostname", ""),
         "log_dir": "",
-        "flags": {
-            "work_dir": str(agent.work_dir),
-            "port": str(agent.port),
-            "ip": agent.ip,
-            "resources": str(agent.resources),
-        },
-        "frameworks": frameworks,
-        "completed_frameworks": [],
+        "flags": flags_json(agent),
+        "frameworks": [framework_json(agent, f) for f in running],
+        # Frameworks with nothing left here (`Slave::removeFramework`), in the same form.
+        "completed_frameworks": [framework_json(agent, f) for f in completed],
     }

@@ -28,6 +28,7 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
+from localmesos.agent import monitor
 from localmesos.agent.containerizer import (
     command_argv,
     create_sandbox,
@@ -197,6 +198,8 @@ class Agent(Actor):
         # framework's status update streams at this point).
         self.removed_frameworks: set[str] = set()
         self.registered = threading.Event()
+        # The counters of /metrics/snapshot (monitor.py), by their Mesos names.
+        self.counters: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -520,6 +523,7 @@ class Agent(Actor):
         self._executor_done(run)
 
     def _executor_done(self, run: Run) -> None:
+        monitor.count(self, "slave/executors_terminated")
         self.runs.pop((run.framework_id, run.task_id), None)
         self.completed_runs.append(run)
         self.master.send("executor_exited", self.id, run.framework_id, run.task_id, 0)
@@ -718,6 +722,7 @@ class Agent(Actor):
         `Master::exitedExecutor`)."""
         if executor.state == "TERMINATED":
             return
+        monitor.count(self, "slave/executors_terminated")
         executor.state = "TERMINATED"
         for timer in (executor.registration_timer, executor.shutdown_timer):
             if timer is not None:
@@ -913,6 +918,7 @@ class Agent(Actor):
     def _queue_update(self, framework_id: str, status: dict) -> None:
         if framework_id in self.removed_frameworks:
             return
+        monitor.count_update(self, status)
         self.status_updates.update(framework_id, status)
 
     def _send_status_update(self, framework_id: str, status: dict, latest_state: str) -> bool:

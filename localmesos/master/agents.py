@@ -44,6 +44,7 @@ def register_agent(master: Master, info: dict, link: Any) -> None:
     master.agents[agent_id] = AgentRecord(agent_id, info, link, total, now, time.monotonic())
     master.allocator.add_agent(agent_id, total)
     master.count("master/slave_registrations")
+    master.subscribers.agent_added(master, master.agents[agent_id])
     # MasterSlaveConnection.total_ping_timeout_seconds: how long the agent waits for a ping
     # before it looks for the master again and reregisters.
     link.send("registered", agent_id, master.master_info(), master.flags.agent_timeout)
@@ -158,6 +159,8 @@ def readmit_agent(master: Master, agent_id: str, info: dict, link: Any, report: 
         )
         if framework.connected:
             master._send_update(framework, master._as_seen_by(framework, status))
+    # `Master::addSlave`: TASK_ADDED for each task above, then AGENT_ADDED.
+    master.subscribers.agent_added(master, agent)
     master.count("master/slave_reregistrations")
     link.send("reregistered", agent_id, master.master_info(), master.flags.agent_timeout, [])
     for framework_info in report["frameworks"]:
@@ -190,6 +193,7 @@ def readmit_task(master: Master, framework: Framework, agent_id: str, reported: 
     if not task.statuses or task.statuses[-1]["state"] != state:
         task.statuses.append({"state": state, "timestamp": time.time()})
     framework.tasks[task_id] = task
+    master.subscribers.task_added(task)
     if is_terminal(state):
         task.resources_recovered = True  # it waits only for its update's acknowledgement
     else:
@@ -211,6 +215,7 @@ def recover_frameworks(master: Master, agent_id: str, infos: list[dict]) -> None
         )
         master.frameworks[framework_id] = framework
         master.allocator.add_framework(framework_id, role=framework.role, active=False)
+        master.subscribers.framework_added(framework)
 
 
 # -- health checks and removal ----------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The master's HTTP surface (src/master/http.cpp): routing, authentication, the redirect to
-the leader, the scheduler endpoint (`Master::Http::scheduler`) and the operator endpoint
-(`Master::Http::api`), and the checks every call goes through before it reaches the master's
-thread. These run on the HTTP server's threads; what changes the master runs on its own
-(`master.call`).
+the leader, the scheduler endpoint (`Master::Http::scheduler`), the read-only endpoints with
+their JSONP form, and the checks every call goes through before it reaches the master's
+thread. The operator endpoint (`Master::Http::api`) is in operator.py. These run on the HTTP
+server's threads; what changes the master runs on its own (`master.call`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from localmesos import protocol
 from localmesos.link import MASTER_MESSAGES, decode_link_message
 from localmesos.master import metrics, readonly
+from localmesos.master.operator import operator_endpoint
 from localmesos.master.validation import validate_scheduler_call
 from localmesos.protocol import Invalid, version_json
 from localmesos.web import EventStream, Request, Response
@@ -37,13 +38,35 @@ LEADER_ONLY = frozenset(
         "/api/v1",
         "/api/v1/operator",
         "/state",
-        "/state.json",
         "/frameworks",
         "/slaves",
         "/tasks",
+        "/roles",
+        "/maintenance/schedule",
+        "/maintenance/status",
         "/teardown",
     }
 )
+
+# The read-only endpoints: what each answers (on the master's thread), and the methods it
+# takes (None: any, as the handlers that never look at the method). All of them, and /version,
+# honour `?jsonp=NAME` (readonly_handler.cpp and http.cpp pass `query.get("jsonp")` to `OK`).
+READERS: dict[str, tuple[Callable[[Master, Request], Any], tuple[str, ...] | None]] = {
+    "/state": (lambda master, _: readonly.state_json(master), None),
+    "/frameworks": (lambda master, _: readonly.frameworks_json(master), None),
+    "/slaves": (lambda master, _: readonly.slaves_json(master), None),
+    "/tasks": (readonly.tasks_json, None),
+    "/roles": (lambda master, _: readonly.roles_json(master), None),
+    "/flags": (lambda master, _: {"flags": readonly.flags_json(master)}, None),
+    "/metrics/snapshot": (lambda master, _: metrics.snapshot(master), None),
+    # http.cpp `maintenanceSchedule` takes GET and POST (a new schedule); localmesos keeps
+    # none, so a POST is 501 below. `maintenanceStatus` takes GET only.
+    "/maintenance/schedule": (
+        lambda master, _: readonly.maintenance_schedule_json(master),
+        ("GET", "POST"),
+    ),
+    "/maintenance/status": (lambda master, _: readonly.maintenance_status_json(master), ("GET",)),
+}
 
 
 def route(master: Master, request: Request) -> Response | EventStream:
@@ -53,7 +76,7 @@ def route(master: Master, request: Request) -> Response | EventStream:
         path = path[len("/master") :]
     path = path.rstrip("/") or "/"
     if path == "/version":
-        return Response.json(version_json())
+        return Response.json(version_json(), jsonp=request.arg("jsonp"))
     if path == "/health":
         return Response(200)  # any master, leading or not
     if path == "/link":
@@ -76,19 +99,23 @@ def route(master: Master, request: Request) -> Response | EventStream:
         return scheduler_endpoint(master, request)
     if path in ("/api/v1", "/api/v1/operator"):
         return operator_endpoint(master, request)
-    readers: dict[str, Callable[[Request], Any]] = {
-        "/state": lambda _: readonly.state_json(master),
-        "/state.json": lambda _: readonly.state_json(master),
-        "/frameworks": lambda _: readonly.frameworks_json(master),
-        "/slaves": lambda _: readonly.slaves_json(master),
-        "/tasks": lambda request: readonly.tasks_json(master, request),
-        "/metrics/snapshot": lambda _: metrics.snapshot(master),
-    }
-    reader = readers.get(path)
-    if reader is None:
+    if path not in READERS:
+        # Also the `.json` aliases (`/state.json`...) that Mesos 1.8 removed (MESOS-4509):
+        # libprocess finds no handler and answers 404 with no body.
         return Response(404)
+    reader, methods = READERS[path]
+    if methods is not None and request.method not in methods:
+        allowed = ", ".join(f"'{m}'" for m in methods)
+        return Response.text(
+            405,
+            f"405 Method Not Allowed. Expecting one of {{ {allowed} }}, but received "
+            f"'{request.method}'.",
+            Allow=", ".join(methods),
+        )
+    if request.method == "POST" and path == "/maintenance/schedule":
+        return Response.text(501, "localmesos does not implement maintenance schedules")
     try:
-        return Response.json(master.call(reader, request))
+        return Response.json(master.call(reader, master, request), jsonp=request.arg("jsonp"))
     except ValueError as error:
         return Response.text(400, str(error))
 
@@ -157,28 +184,6 @@ def scheduler_endpoint(master: Master, request: Request) -> Response | EventStre
     return master.call(master.handle_call, call, stream_id, principal)
 
 
-def operator_endpoint(master: Master, request: Request) -> Response:
-    call = parse_call(request, "master.Call")  # only `type` matters here
-    if isinstance(call, Response):
-        return call
-    kind = call.get("type")
-    readers: dict[str, Callable[[], dict]] = {
-        "GET_HEALTH": lambda: {"healthy": True},
-        "GET_VERSION": lambda: {"version_info": version_json()},
-        "GET_STATE": lambda: readonly.v1_state(master),
-        "GET_AGENTS": lambda: readonly.v1_agents(master),
-        "GET_FRAMEWORKS": lambda: readonly.v1_frameworks(master),
-        "GET_TASKS": lambda: readonly.v1_tasks(master),
-    }
-    if kind is None:
-        return Response.text(400, "Failed to validate master::Call: Expecting 'type' to be present")
-    reader = readers.get(kind)
-    if reader is None:
-        return Response.text(501, f"localmesos does not implement the operator call {kind}")
-    body = master.call(reader)
-    return Response.json({"type": kind, kind.lower(): body})
-
-
 def parse_call(request: Request, message: str) -> dict | Response:
     """405, 400 and 415 exactly as `Master::Http::scheduler` checks them; the agent's
     executor endpoint checks a call the same way."""
@@ -198,8 +203,19 @@ def parse_call(request: Request, message: str) -> dict | Response:
         )
     if content_type != JSON:
         return Response.text(415, f"Expecting 'Content-Type' of {JSON} or {PROTOBUF}")
+    value = parse_json(request.body)
+    if isinstance(value, Response):
+        return value
     try:
-        value = json.loads(request.body, parse_constant=_no_constant, parse_float=_float)
+        return protocol.convert(message, value)
+    except Invalid as error:
+        return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as stout's JSON::parse reads it, or a 400 that says where it broke."""
+    try:
+        return json.loads(body, parse_constant=_no_constant, parse_float=_float)
     except json.JSONDecodeError as error:
         rest = error.doc[error.pos :].split("\n", 1)[0]
         return Response.text(
@@ -209,10 +225,6 @@ def parse_call(request: Request, message: str) -> dict | Response:
     except (ValueError, RecursionError) as error:
         # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
         return Response.text(400, f"Failed to parse body into JSON: {error}")
-    try:
-        return protocol.convert(message, value)
-    except Invalid as error:
-        return Response.text(400, f"Failed to convert JSON into Call protobuf: {error}")
 
 
 def _no_constant(name: str) -> Any:

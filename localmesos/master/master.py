@@ -34,6 +34,7 @@ from localmesos.master.models import (
     Offer,
     Task,
 )
+from localmesos.master.operator import Subscribers
 from localmesos.master.validation import validate_framework_info, validate_offers, validate_task
 from localmesos.protocol import MESOS_VERSION, is_terminal, task_status
 from localmesos.resources import Resources
@@ -75,6 +76,8 @@ class Master(Actor):
         self._allocation_pending = False
         self.start_time = time.time()
         self.counters: dict[str, int] = {}
+        # The operator API's event streams (operator.py); the master tells them of each change.
+        self.subscribers = Subscribers()
         self.server = Server(flags.ip, flags.port, functools.partial(route, self), "master")
         self.hostname = protocol.hostname_for(flags.ip)
         # Leadership. HTTP threads read these two without going through the actor, because a
@@ -280,6 +283,11 @@ class Master(Actor):
         self.count("master/messages_register_framework")
         if failed_over:
             self._update_framework_on_agents(framework)
+        # Operator events (`Master::_subscribe`, `sendFrameworkUpdates`).
+        if failed_over:
+            self.subscribers.framework_updated(framework)
+        else:
+            self.subscribers.framework_added(framework)
         self._request_allocation()
         return stream
 
@@ -380,6 +388,7 @@ class Master(Actor):
         del self.frameworks[framework.id]
         self.removed_framework_ids.add(framework.id)
         self.completed_frameworks.append(framework)
+        self.subscribers.framework_removed(framework)
 
     # -- the other calls (`Master::accept`, `decline`, `kill`, `acknowledge`, ...) -------------
 
@@ -528,6 +537,7 @@ class Master(Actor):
         if valid.executor is not None:
             agent.executors[(framework.id, valid.executor.id)] = valid.executor
         framework.tasks[task_id] = task
+        self.subscribers.task_added(task)
         self.count("master/messages_launch_tasks")
         agent.link.send("run_task", {"framework_info": framework.info, "task": info})
         return available - valid.needed
@@ -835,6 +845,8 @@ class Master(Actor):
             if "container_status" in status:
                 entry["container_status"] = status["container_status"]
             task.statuses.append(entry)
+            # `Master::updateTask`: operators hear of every new state of a task.
+            self.subscribers.task_updated(task, status)
         if is_terminal(state) or state == "TASK_UNREACHABLE":
             if previous != state:
                 self.count("master/tasks_" + state.removeprefix("TASK_").lower())

@@ -27,6 +27,7 @@ def snapshot(master: Master) -> dict:
         "master/slaves_inactive": 0,
         "master/slaves_unreachable": len(master.unreachable_agents),
         "master/outstanding_offers": len(master.offers),
+        "master/operator_event_stream_subscribers": len(master.subscribers),
     }
     for state in ("staging", "starting", "running", "killing"):
         gauges[f"master/tasks_{state}"] = sum(t.state == f"TASK_{state.upper()}" for t in tasks)

@@ -1,8 +1,9 @@
 """The master's read-only endpoints (src/master/readonly_handler.cpp, src/master/http.cpp):
-/master/state, /master/frameworks, /master/slaves, /master/tasks, and the operator API's
-GET_STATE, GET_AGENTS, GET_FRAMEWORKS and GET_TASKS (the v1 forms, src/master/http.cpp and
-src/internal/evolve.cpp). Plain functions of the master: they only read it, on its thread
-(`master.call`), and shape what they read as Mesos does.
+/master/state, /master/frameworks, /master/slaves, /master/tasks, /master/roles, /master/flags,
+/master/maintenance/*, and the v1 forms that the operator API answers with and sends in its
+events (GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_ROLES;
+src/master/http.cpp and src/internal/evolve.cpp). Plain functions of the master: they only
+read it, on its thread (`master.call`), and shape what they read as Mesos does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from localmesos.web import Request
 
 if TYPE_CHECKING:
     from localmesos.master.master import Master
+
+# master/constants.hpp TASK_LIMIT: /master/tasks's default page.
+TASK_LIMIT = 100
+SIZE_T = 2**64
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def task_json(master: Master, task: Task) -> dict:
@@ -77,6 +83,8 @@ def framework_json(master: Master, framework: Framework) -> dict:
             {
                 "id": o.id,
                 "framework_id": o.framework_id,
+                # common/http.cpp `json(Offer)`; the web UI's offers page shows the role.
+                "allocation_info": {"role": framework.role},
                 "slave_id": o.agent_id,
                 "resources": o.resources.to_flat(),
             }
@@ -88,6 +96,21 @@ def framework_json(master: Master, framework: Framework) -> dict:
     if framework.principal:
         result["principal"] = framework.principal
     return result
+
+
+def framework_usage(master: Master, framework: Framework) -> tuple[Resources, Resources]:
+    """`Framework::totalUsedResources` (live tasks and executors) and
+    `totalOfferedResources`."""
+    used = Resources()
+    for task in framework.tasks.values():
+        if not task.resources_recovered:
+            used = used + task.resources
+    for executor in framework_executors(master, framework.id):
+        used = used + executor.resources
+    offered = Resources()
+    for offer in framework.offers.values():
+        offered = offered + offer.resources
+    return used, offered
 
 
 def framework_executors(master: Master, framework_id: str) -> list[Executor]:
@@ -219,8 +242,11 @@ def slaves_json(master: Master) -> dict:
 
 
 def tasks_json(master: Master, request: Request) -> dict:
-    limit = _int_arg(request, "limit", 100)
-    offset = _int_arg(request, "offset", 0)
+    # readonly_handler.cpp `tasks` reads both numbers as int and keeps them in a size_t: a
+    # negative one wraps around. limit=-1 is then "every task" (what the `mesos` CLI asks
+    # for), and the window's end, offset + limit, wraps too (limit=-1&offset=1 is empty).
+    limit = _int_arg(request, "limit", TASK_LIMIT) % SIZE_T
+    offset = _int_arg(request, "offset", 0) % SIZE_T
     order = request.arg("order") or "des"
     if order not in ("asc", "des"):
         raise ValueError(f"Unknown 'order' value '{order}': expected 'asc' or 'des'")
@@ -241,10 +267,13 @@ def tasks_json(master: Master, request: Request) -> dict:
     tasks.sort(
         key=lambda t: t.statuses[0]["timestamp"] if t.statuses else 0.0, reverse=order == "des"
     )
-    return {"tasks": [task_json(master, t) for t in tasks[offset : offset + limit]]}
+    end = min((offset + limit) % SIZE_T, len(tasks))
+    return {"tasks": [task_json(master, t) for t in tasks[offset:end]]}
 
 
 def _int_arg(request: Request, name: str, default: int) -> int:
+    """A number as numify<int> reads it; junk is refused here, where Mesos would silently
+    take the default (CONFORMANCE.md, differences)."""
     value = request.arg(name)
     if value is None:
         return default
@@ -252,9 +281,114 @@ def _int_arg(request: Request, name: str, default: int) -> int:
         number = int(value)
     except ValueError:
         raise ValueError(f"Failed to parse '{name}': '{value}' is not a number") from None
-    if number < 0:
-        raise ValueError(f"Failed to parse '{name}': '{value}' must not be negative")
+    if not INT_MIN <= number <= INT_MAX:
+        raise ValueError(f"Failed to parse '{name}': '{value}' is out of range")
     return number
+
+
+# -- /master/roles and GET_ROLES (readonly_handler.cpp `roles`, `getRoles`) -------------------
+
+
+def known_roles(master: Master) -> list[str]:
+    """`Master::knownRoles`: the roles of the registered frameworks and their ancestors, in
+    order. localmesos has no reservations, weights, quotas nor --roles to add more."""
+    roles: set[str] = set()
+    for framework in master.frameworks.values():
+        parts = framework.role.split("/")
+        roles.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return sorted(roles)
+
+
+def _in_subtree(role: str, tree: str) -> bool:
+    return role == tree or role.startswith(tree + "/")
+
+
+def role_breakdown(master: Master, role: str) -> tuple[Resources, Resources]:
+    """`RoleResourceBreakdown::allocated` and `offered`: what the registered frameworks of
+    the role's subtree use and hold in offers."""
+    allocated = Resources()
+    offered = Resources()
+    for framework in master.frameworks.values():
+        if not _in_subtree(framework.role, role):
+            continue
+        used, held = framework_usage(master, framework)
+        allocated = allocated + used
+        offered = offered + held
+    return allocated, offered
+
+
+def quantities(resources: Resources) -> dict[str, float]:
+    """`json(ResourceQuantities)`: name to amount, by name, none that is zero; ranges count
+    their elements (`ResourceQuantities::fromResources`)."""
+    result: dict[str, float] = {}
+    for resource in resources.to_json():
+        if resource["type"] == "SCALAR":
+            result[resource["name"]] = resource["scalar"]["value"]
+        else:
+            pairs = resource["ranges"]["range"]
+            result[resource["name"]] = float(sum(r["end"] - r["begin"] + 1 for r in pairs))
+    return dict(sorted(result.items()))
+
+
+def roles_json(master: Master) -> dict:
+    roles = []
+    for name in known_roles(master):
+        allocated, offered = role_breakdown(master, name)
+        roles.append(
+            {
+                "name": name,
+                "weight": 1.0,
+                # No quotas: guarantee and limit are empty, and what a role consumes is what
+                # it has allocated (there are no reservations either).
+                "quota": {
+                    "role": name,
+                    "guarantee": {},
+                    "limit": {},
+                    "consumed": quantities(allocated),
+                },
+                "resources": quantities(allocated + offered),
+                "allocated": quantities(allocated),
+                "offered": quantities(offered),
+                "reserved": {},
+                "frameworks": [f.id for f in master.frameworks.values() if f.role == name],
+            }
+        )
+    return {"roles": roles}
+
+
+def v1_roles(master: Master) -> dict:
+    """GET_ROLES goes through `evolve`, so with no role at all its body is `{}`."""
+    roles = []
+    for name in known_roles(master):
+        allocated, offered = role_breakdown(master, name)
+        total = allocated + offered
+        role: dict = {"name": name, "weight": 1.0}
+        resources = [
+            {"name": kind, "type": "SCALAR", "scalar": {"value": total.scalar(kind)}}
+            for kind in sorted(total.scalars())
+            if kind in ("cpus", "mem", "disk", "gpus") and total.scalar(kind)
+        ]
+        if resources:
+            role["resources"] = resources
+        frameworks = [{"value": f.id} for f in master.frameworks.values() if f.role == name]
+        if frameworks:
+            role["frameworks"] = frameworks
+        roles.append(role)
+    return {"roles": roles} if roles else {}
+
+
+# -- /master/maintenance/* (http.cpp `getMaintenanceSchedule`, `getMaintenanceStatus`) --------
+
+
+def maintenance_schedule_json(master: Master) -> dict:
+    """`JSON::protobuf(Schedule)`: localmesos schedules no maintenance, and an empty
+    `windows` is left out."""
+    return {}
+
+
+def maintenance_status_json(master: Master) -> dict:
+    """`JSON::protobuf(ClusterStatus)`: no machine draining or down."""
+    return {}
 
 
 def v1_task(task: Task) -> dict:
@@ -265,8 +399,10 @@ def v1_task(task: Task) -> dict:
         "agent_id": {"value": task.agent_id},
         "state": task.state,
         "resources": task.resources.to_json(),
-        "statuses": [{"task_id": {"value": task.id}, **s} for s in task.statuses],
     }
+    # A Task as protobuf renders it: an empty repeated field is left out.
+    if task.statuses:
+        result["statuses"] = [{"task_id": {"value": task.id}, **s} for s in task.statuses]
     if task.executor_id:
         result["executor_id"] = {"value": task.executor_id}
     return result
@@ -295,6 +431,25 @@ def v1_framework(framework: Framework) -> dict:
     }
 
 
+def v1_framework_event(framework: Framework) -> dict:
+    """The framework of FRAMEWORK_ADDED and FRAMEWORK_UPDATED (protobuf_utils.cpp
+    `createFrameworkAdded`): the three times are always there, 0 when unset, and a new
+    framework's reregistered time is its registered time (framework.cpp)."""
+
+    def ns(seconds: float) -> dict:
+        return {"nanoseconds": int(seconds * 1e9)}
+
+    return {
+        "framework_info": framework.info,
+        "active": framework.active,
+        "connected": framework.connected,
+        "recovered": framework.recovered,
+        "registered_time": ns(framework.registered_time),
+        "reregistered_time": ns(framework.reregistered_time or framework.registered_time),
+        "unregistered_time": ns(framework.unregistered_time),
+    }
+
+
 def v1_frameworks(master: Master) -> dict:
     return {
         "frameworks": [v1_framework(f) for f in master.frameworks.values()],
@@ -302,42 +457,55 @@ def v1_frameworks(master: Master) -> dict:
     }
 
 
+def v1_agent(master: Master, agent: AgentRecord) -> dict:
+    """An agent of GET_AGENTS and AGENT_ADDED (protobuf_utils.cpp `createAgentResponse`);
+    resources that are empty are left out, as protobuf leaves out an empty repeated field."""
+    used, offered = agent_usage(master, agent)
+    result = {
+        "agent_info": {
+            "hostname": agent.hostname,
+            "port": agent.info["port"],
+            "id": {"value": agent.id},
+            "resources": agent.total.to_json(),
+        },
+        "active": True,
+        "deactivated": False,
+        "version": MESOS_VERSION,
+        "pid": agent.pid,
+        "registered_time": {"nanoseconds": int(agent.registered_time * 1e9)},
+        "total_resources": agent.total.to_json(),
+        "capabilities": [{"type": c} for c in AGENT_CAPABILITIES],
+    }
+    if used:
+        result["allocated_resources"] = used.to_json()
+    if offered:
+        result["offered_resources"] = offered.to_json()
+    return result
+
+
 def v1_agents(master: Master) -> dict:
-    agents = []
-    for agent in master.agents.values():
-        used, offered = agent_usage(master, agent)
-        agents.append(
-            {
-                "agent_info": {
-                    "hostname": agent.hostname,
-                    "port": agent.info["port"],
-                    "id": {"value": agent.id},
-                    "resources": agent.total.to_json(),
-                },
-                "active": True,
-                "deactivated": False,
-                "version": MESOS_VERSION,
-                "pid": agent.pid,
-                "registered_time": {"nanoseconds": int(agent.registered_time * 1e9)},
-                "total_resources": agent.total.to_json(),
-                "allocated_resources": used.to_json(),
-                "offered_resources": offered.to_json(),
-                "capabilities": [{"type": c} for c in AGENT_CAPABILITIES],
-            }
-        )
-    return {"agents": agents, "recovered_agents": []}
+    return {
+        "agents": [v1_agent(master, agent) for agent in master.agents.values()],
+        "recovered_agents": [],
+    }
+
+
+def v1_executors(master: Master) -> dict:
+    """readonly_handler.cpp `getExecutors`: the frameworks' own executors (the master never
+    hears of command executors), the array always there."""
+    return {
+        "executors": [
+            {"executor_info": executor.info, "agent_id": {"value": executor.agent_id}}
+            for agent in master.agents.values()
+            for executor in agent.executors.values()
+        ]
+    }
 
 
 def v1_state(master: Master) -> dict:
     return {
         "get_tasks": v1_tasks(master),
-        "get_executors": {
-            "executors": [
-                {"agent_id": {"value": e.agent_id}, "executor_info": e.info}
-                for agent in master.agents.values()
-                for e in agent.executors.values()
-            ]
-        },
+        "get_executors": v1_executors(master),
         "get_frameworks": v1_frameworks(master),
         "get_agents": v1_agents(master),
     }

@@ -61,9 +61,17 @@ OPERATOR_DONE = {
     "GET_STATE",
     "GET_AGENTS",
     "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
     "GET_TASKS",
+    "GET_ROLES",
+    "GET_FLAGS",
+    "GET_MASTER",
 }
-OPERATOR_501 = protocol.ENUMS["master.Call.Type"] - OPERATOR_DONE
+# Calls with a body (400 without it; the master has no file: 404), and the event stream.
+OPERATOR_OTHER = {"GET_METRICS", "LIST_FILES", "READ_FILE", "SUBSCRIBE"}
+OPERATOR_501 = protocol.ENUMS["master.Call.Type"] - OPERATOR_DONE - OPERATOR_OTHER
+# The fields of master.Call that localmesos reads: a bad value in one is a 400 for any call.
+OPERATOR_BODIES = {"get_metrics", "list_files", "read_file"}
 SCHEDULER_PATHS = ["/api/v1/scheduler", "/master/api/v1/scheduler", "/api/v1/scheduler/"]
 OPERATOR_PATHS = ["/api/v1", "/api/v1/operator", "/master/api/v1", "/master/api/v1/operator"]
 MASTER_PATHS = [
@@ -140,7 +148,8 @@ def target() -> Iterator[Target]:
             agent = cluster.agent_url(agent_id).removeprefix("http://")
 
             def directory() -> str | None:
-                for framework in rh.get(agent, "/state").json()["frameworks"]:
+                state = rh.get(agent, "/state").json()
+                for framework in state["frameworks"] + state["completed_frameworks"]:
                     for executor in framework["completed_executors"]:
                         return executor["directory"]
                 return None
@@ -546,9 +555,13 @@ def test_operator_calls(target: Target) -> None:
         answer = exchange(target.master, request_bytes("POST", path, body, headers), "POST")
         check(answer, "POST", path, body)
         reply = answer.reply
+        if extra.keys() & OPERATOR_BODIES and reply.status == 400:
+            return  # a body of the wrong shape, whatever the call
         if kind in OPERATOR_DONE:
             assert reply.status == 200, reply.body
             assert set(reply.json()) == {"type", kind.lower()}
+        elif kind in OPERATOR_OTHER:
+            assert reply.status in (200, 400, 404), reply.body
         elif kind in OPERATOR_501:
             assert reply.status == 501, reply.body
         else:
