@@ -55,15 +55,26 @@ def run_ruff() -> bool:
 
 COMPOSE_TESTS = "tests/unit/test_compose.py"
 
+# pytest-xdist, one worker per core. Every test starts its clusters on ports the OS picks, in
+# its own tmp_path, and looks only at the processes it started (its descendants, its tasks'
+# sessions, its own ZooKeeper config), so no test needs to run alone. worksteal: a chaos run or
+# the demo takes 10-60 s, most tests well under one, and an idle worker takes tests from a busy
+# one instead of waiting at the end.
+PARALLEL_TESTS = ("-n", "auto", "--dist", "worksteal")
+# A notebook's cells run in order on one kernel: each notebook stays on one worker.
+PARALLEL_NOTEBOOKS = ("-n", "auto", "--dist", "loadfile")
+
 
 def run_pytest() -> bool:
     # The compose tests run in their own suite, beside the schema check.
-    return command(sys.executable, "-m", "pytest", "tests", "--ignore", COMPOSE_TESTS)
+    return command(
+        sys.executable, "-m", "pytest", *PARALLEL_TESTS, "tests", "--ignore", COMPOSE_TESTS
+    )
 
 
 def run_nbval() -> bool:
     return command(
-        sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+        sys.executable, "-m", "pytest", *PARALLEL_NOTEBOOKS, "--nbval", "--nbval-current-env",
         "--nbval-sanitize-with", "notebooks/sanitize.cfg", "-p", "no:cacheprovider",
         "notebooks",
     )  # fmt: skip

@@ -34,7 +34,9 @@ from localmesos.protocol import (
 )
 
 INFO = {"user": "alice", "name": "demo"}
-UUID16 = base64.b64encode(uuid.uuid4().bytes).decode()
+# A fixed UUID, not uuid4(): it names a parametrized test, and pytest-xdist's workers must all
+# collect the same names.
+UUID16 = base64.b64encode(uuid.UUID("3f2c9a7e-5b1d-4e8a-9c6f-0d4b7a2e1f35").bytes).decode()
 
 
 def subscribe(**info: Any) -> dict:
