@@ -54,11 +54,17 @@ def run_ruff() -> bool:
 
 
 COMPOSE_TESTS = "tests/unit/test_compose.py"
+DEVCONTAINER_TESTS = "tests/unit/test_devcontainer.py"
+# The dev container schema from the specification's repository (MIT), kept as a test fixture.
+DEVCONTAINER_SCHEMA = ROOT / "tests" / "fixtures" / "devcontainer" / "devContainer.base.schema.json"
 
 
 def run_pytest() -> bool:
-    # The compose tests run in their own suite, beside the schema check.
-    return command(sys.executable, "-m", "pytest", "tests", "--ignore", COMPOSE_TESTS)
+    # The compose and dev container tests run in their own suite, beside the schema checks.
+    return command(
+        sys.executable, "-m", "pytest", "tests",
+        "--ignore", COMPOSE_TESTS, "--ignore", DEVCONTAINER_TESTS,
+    )  # fmt: skip
 
 
 def run_nbval() -> bool:
@@ -71,6 +77,10 @@ def run_nbval() -> bool:
 
 def run_listings() -> bool:
     return command(BIN / "sync-listings", "--check")
+
+
+def run_outputs() -> bool:
+    return command(BIN / "sync-outputs", "--check")
 
 
 def run_site() -> bool:
@@ -109,31 +119,56 @@ def compose_schema_check(compose_file: Path | str) -> list[str]:
     ]
 
 
+def devcontainer_schema_check(devcontainer_file: Path | str) -> list[str]:
+    """check-jsonschema against the dev container schema; the file is JSON with comments."""
+    return [
+        str(BIN / "check-jsonschema"),
+        "--schemafile",
+        str(DEVCONTAINER_SCHEMA),
+        "--force-filetype",
+        "json5",
+        str(devcontainer_file),
+    ]
+
+
 def run_compose() -> bool:
-    return command(*compose_schema_check("docker-compose.yml")) and command(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", COMPOSE_TESTS
+    # Static only: this machine has no Docker engine to build or start either of them.
+    schemas = command(*compose_schema_check("docker-compose.yml")) and command(
+        *devcontainer_schema_check(".devcontainer/devcontainer.json")
     )
+    return schemas and command(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        COMPOSE_TESTS, DEVCONTAINER_TESTS,
+    )  # fmt: skip
 
 
-JEKYLL = Need.command("jekyll", "make setup (as root on Debian) installs jekyll")
+JEKYLL = Need.command("jekyll", "make setup-dev (as root on Debian) installs jekyll")
 SUITES = [
     Suite("ruff", "lint and format", run_ruff),
     Suite("pytest", "unit and integration tests", run_pytest),
     Suite("nbval", "notebooks against their saved outputs", run_nbval),
     Suite("listings", "code listings in posts match the code", run_listings),
+    Suite("outputs", "terminal outputs in posts match a fresh run", run_outputs),
     Suite(
         "site",
         "jekyll build without warnings, then html-proofer",
         run_site,
-        [JEKYLL, Need.command("htmlproofer", "make setup installs ruby-html-proofer")],
+        [JEKYLL, Need.command("htmlproofer", "make setup-dev installs ruby-html-proofer")],
     ),
     Suite(
         "screenshots",
         "the blog in headless Chromium, not blank",
         run_screenshots,
-        [JEKYLL, Need("chromium", "make setup installs chromium", lambda: bool(site.chromium()))],
+        [
+            JEKYLL,
+            Need("chromium", "make setup-dev installs chromium", lambda: bool(site.chromium())),
+        ],
     ),
-    Suite("compose", "docker-compose.yml against the compose spec", run_compose),
+    Suite(
+        "compose",
+        "docker-compose.yml and .devcontainer against their schemas, statically",
+        run_compose,
+    ),
     Suite(
         "pythons",
         "pymesos and its parser on Python 3.11, 3.12 and 3.13",
