@@ -42,6 +42,7 @@ from tools import ROOT
 
 DIRECTORY = Path("_includes") / "outputs"
 COLUMNS, LINES = 80, 24
+SHOWN_MASTER = "127.0.0.1:5050"  # the master that posts show, started by hand
 TIMEOUT = 180.0
 ELLIPSIS = "…"
 
@@ -56,6 +57,9 @@ class Output:
     # its set-up). Both run in bash, with `.venv/bin/python` and `{python}` as this interpreter.
     command: str | None = None
     status: int = 0
+    # Shown against a `localmesos --agents 2` in another terminal: the run gets a cluster of its
+    # own, on a free port that replaces the shown 127.0.0.1:5050.
+    cluster: bool = False
     # Lines that come in a different number and order on every run (regexes).
     volatile: tuple[str, ...] = ()
     # Substitutions for numbers that vary with timing on lines that are otherwise checked.
@@ -86,6 +90,24 @@ OUTPUTS = [
         status=1,
     ),
     Output("step2-executor-alone", ".venv/bin/python -m step2_executor.executor", status=2),
+    Output(
+        "step1-by-hand", ".venv/bin/python -m step1_scheduler --master 127.0.0.1:5050", cluster=True
+    ),
+    Output(
+        "step1-fail-chunk",
+        ".venv/bin/python -m step1_scheduler --master 127.0.0.1:5050 --fail-chunk 3 --quiet",
+        status=1,
+        cluster=True,
+    ),
+    Output(
+        "step2-by-hand", ".venv/bin/python -m step2_executor --master 127.0.0.1:5050", cluster=True
+    ),
+    Output(
+        "step2-fail-chunk",
+        ".venv/bin/python -m step2_executor --master 127.0.0.1:5050 --fail-chunk 3 --quiet",
+        status=1,
+        cluster=True,
+    ),
     Output(
         "bikeshare-chunk", ".venv/bin/python -m jobs.bikeshare chunk 7 --size demo | cut -c1-90"
     ),
@@ -203,7 +225,15 @@ def render(output: Output, cwd: Path) -> str:
     """Run one output's command; what the post shows, from the prompt line on."""
     python = shlex.quote(sys.executable)
     command = (output.command or output.shown).replace(".venv/bin/python", python)
-    status, raw = run_in_terminal(["bash", "-c", command.replace("{python}", python)], cwd)
+    command = command.replace("{python}", python)
+    if output.cluster:
+        from localmesos.cluster import LocalCluster
+
+        with LocalCluster(agents=2) as cluster:
+            command = command.replace(SHOWN_MASTER, cluster.master)
+            status, raw = run_in_terminal(["bash", "-c", command], cwd)
+    else:
+        status, raw = run_in_terminal(["bash", "-c", command], cwd)
     shown = elide(screen(raw), output.volatile)
     if status != output.status:
         raise OutputError(
