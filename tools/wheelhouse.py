@@ -158,6 +158,12 @@ def read_lock(lock: Path = LOCK) -> tuple[list[Pin], list[str]]:
     return pins, paths
 
 
+def read_constraints(path: Path) -> list[Requirement]:
+    """The requirements of a pip constraints file (comments and blank lines skipped)."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [Requirement(line) for line in lines if line]
+
+
 def pip(*args: str | Path, cwd: Path = ROOT) -> None:
     command = [sys.executable, "-m", "pip", *map(str, args)]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)

@@ -70,3 +70,15 @@ def test_platform_only_pins_carry_their_marker() -> None:
             break
     else:
         raise AssertionError("ipykernel needs appnope on macOS; the lock does not pin it")
+
+
+def test_both_locks_respect_the_held_back_versions() -> None:
+    """requirements-constraints.txt holds back what lacks a wheel for a platform we serve."""
+    constraints = wheelhouse.read_constraints(ROOT / "requirements-constraints.txt")
+    assert constraints, "requirements-constraints.txt holds no constraint"
+    for lock in (WORKSHOP, DEV):
+        pinned = pins(lock)
+        for requirement in constraints:
+            pin = pinned.get(canonicalize_name(requirement.name))
+            if pin is not None:
+                assert pin.version in requirement.specifier, f"{lock.name}: {pin} vs {requirement}"
