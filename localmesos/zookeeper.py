@@ -32,7 +32,11 @@ DEBIAN_JAR = Path("/usr/share/java/zookeeper.jar")
 # no SLF4J binding: without one the server logs nothing at all. slf4j-simple (from
 # libslf4j-java, which zookeeper depends on) writes to stderr, so the log file gets the log.
 DEBIAN_SLF4J_BINDING = Path("/usr/share/java/slf4j-simple.jar")
-INSTALL_HINT = "run 'make setup' or 'sudo apt-get install zookeeper'"
+# One line, as `make check-env` and the posts say it: only the failover parts need ZooKeeper.
+INSTALL_HINT = (
+    "on Debian or Ubuntu, 'sudo apt-get install zookeeper' (it brings Java); elsewhere, Java 11+ "
+    "and Apache ZooKeeper's binary release with its bin/ on PATH"
+)
 
 # Sessions expire in multiples of the tick, and ZooKeeper refuses session timeouts below
 # 2 ticks; 100 ms lets a test ask for a session of one second and see it expire on time.
@@ -77,7 +81,7 @@ def find_java(java: str | None = None) -> str:
 
 def find_classpath() -> str:
     """The classpath of an installed ZooKeeper: Debian's package, or else the Apache tarball
-    whose bin/zkServer.sh is on PATH (the two places that `make setup`'s check accepts)."""
+    whose bin/zkServer.sh is on PATH (the two places that `make check-env` accepts)."""
     if DEBIAN_JAR.is_file():
         jars = [DEBIAN_JAR]
         if DEBIAN_SLF4J_BINDING.is_file():

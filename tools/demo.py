@@ -1,9 +1,10 @@
-"""`make demo`: start the embedded cluster, run the most complete step on it, stop the cluster.
+"""`make demo`: start the embedded cluster, run one step on it, stop the cluster.
 
+`make demo STEP=1` (or 2, or 3) chooses the step; without STEP it is the most complete one.
 The step runs as its own process, exactly as a reader would run it by hand against any master.
-With --failures (`make demo FAILURES=1`), the demo breaks things while the job runs: the
-scheduler crashes and is started again, then an executor, an agent and the leading master die,
-one after the other; the job must still end with the exact result.
+With --failures (`make demo FAILURES=1`, step 3 only), the demo breaks things while the job
+runs: the scheduler crashes and is started again, then an executor, an agent and the leading
+master die, one after the other; the job must still end with the exact result.
 """
 
 from __future__ import annotations
@@ -25,14 +26,20 @@ from localmesos.cluster import LocalCluster
 from step3_failover.checkpoint import DirectoryStore
 from step3_failover.scheduler import EXECUTOR_ID
 
-STEP = "step3_failover"  # later steps replace this with their own package
+# Each step's package, and what it must be told besides --master and --size.
+STEPS = {1: "step1_scheduler", 2: "step2_executor", 3: "step3_failover"}
+LATEST = max(STEPS)  # later steps add themselves to STEPS
+FAILOVER_STEP = 3  # the first step that survives its own crash; --failures needs it or a later one
 AGENTS = 2
 CRASH_AFTER = 0.15  # the first scheduler kills itself after this share of the chunks
 POLL = 0.05
 
 
 def say(text: str) -> None:
-    print(f"demo: {text}", file=sys.stderr, flush=True)
+    # The step's progress bar may be half drawn on this terminal line: on a terminal, clear the
+    # line first, and the bar redraws itself below on its next update.
+    clear = "\r\x1b[2K" if sys.stderr.isatty() else ""
+    print(f"{clear}demo: {text}", file=sys.stderr, flush=True)
 
 
 class Faults:
@@ -84,16 +91,17 @@ class Faults:
         )
 
 
-def run_step(argv: list[str]) -> int:
-    print(f"$ python -m {STEP} {shlex.join(argv)}", flush=True)
-    return subprocess.call([sys.executable, "-m", STEP, *argv])
+def run_step(package: str, argv: list[str]) -> int:
+    print(f"$ python -m {package} {shlex.join(argv)}", flush=True)
+    return subprocess.call([sys.executable, "-m", package, *argv])
 
 
 def run_with_failures(
     cluster: LocalCluster, command: list[str], state: Path, chunks: int, master_too: bool
 ) -> int:
+    package = STEPS[FAILOVER_STEP]
     crash_after = max(1, round(CRASH_AFTER * chunks))
-    code = run_step([*command, "--crash-after", str(crash_after)])
+    code = run_step(package, [*command, "--crash-after", str(crash_after)])
     if code != -signal.SIGKILL:
         return code  # it did not crash as asked: its own message says why
     say(
@@ -103,7 +111,7 @@ def run_with_failures(
     faults = Faults(cluster, state, chunks, master_too)
     faults.thread.start()
     try:
-        return run_step(command)
+        return run_step(package, command)
     finally:
         faults.stop.set()
         faults.thread.join()
@@ -111,13 +119,27 @@ def run_with_failures(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__)
+    parser.add_argument(
+        "--step",
+        type=int,
+        choices=sorted(STEPS),
+        default=LATEST,
+        help="which step to run (default: %(default)s, the most complete)",
+    )
     parser.add_argument("--size", default="demo", help="the dataset (default: %(default)s)")
     parser.add_argument(
         "--failures",
         action="store_true",
-        help="crash the scheduler, an executor, an agent and the leading master as the job runs",
+        help="crash the scheduler, an executor, an agent and the leading master as the job runs "
+        f"(step {FAILOVER_STEP} or later)",
     )
     args = parser.parse_args(argv)
+    if args.failures and args.step < FAILOVER_STEP:
+        parser.error(
+            f"--failures (FAILURES=1) needs step {FAILOVER_STEP} or later: step {args.step} does "
+            "not survive its own crash; run 'make demo FAILURES=1' without STEP"
+        )
+    package = STEPS[args.step]
     chunks = bikeshare.SIZES[args.size].weeks if args.size in bikeshare.SIZES else 0
     missing = zookeeper.unavailable() if args.failures else None
     if missing:
@@ -125,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     masters = 2 if args.failures and not missing else 1
     started = time.monotonic()
     with (
-        tempfile.TemporaryDirectory(prefix="step3-state-") as directory,
+        tempfile.TemporaryDirectory(prefix="demo-state-") as directory,
         LocalCluster(agents=AGENTS, masters=masters) as cluster,
     ):
         state = Path(directory)
@@ -138,17 +160,19 @@ def main(argv: list[str] | None = None) -> int:
             f"localmesos: {masters_are} and {AGENTS} agents "
             f"(started in {time.monotonic() - started:.1f} s)"
         )
-        command = ["--master", cluster.master, "--state", str(state), "--size", args.size]
+        command = ["--master", cluster.master, "--size", args.size]
+        if args.step >= FAILOVER_STEP:
+            command[2:2] = ["--state", str(state)]
         try:
             if args.failures and chunks > 1:
                 code = run_with_failures(cluster, command, state, chunks, masters > 1)
             else:
-                code = run_step(command)
+                code = run_step(package, command)
         except KeyboardInterrupt:
             code = 130
     print(f"localmesos: stopped; the demo took {time.monotonic() - started:.1f} s in all")
     if code:
-        print(f"demo: {STEP} exited with status {code}", file=sys.stderr)
+        print(f"demo: {package} exited with status {code}", file=sys.stderr)
     return code
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the checks need. Safe to run again: it only installs what is
-# missing, and it changes nothing when everything is there. Used by `make setup`.
+# missing, and it changes nothing when everything is there. Used by `make setup-dev` (which
+# `make test` and `make blog` run); the attendee's `make setup` needs none of them.
 set -euo pipefail
 
 # python3-venv: Debian's python3 cannot create a venv without it.

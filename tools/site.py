@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
+import html
 import http.server
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools import ROOT
 
+SITE_ZONE = zoneinfo.ZoneInfo("Europe/Madrid")  # _config.yml's timezone
+PART = {"es": "Parte {number} de {total}", "en": "Part {number} of {total}"}
 WARNING = re.compile(r"warn|deprecat|error|conflict", re.IGNORECASE)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Without the background-networking flags Chromium keeps dialling out, and this network is closed.
@@ -42,6 +48,7 @@ class Post:
     lang: str
     ref: str
     permalink: str
+    date: str = ""
 
 
 def front_matter(path: Path) -> dict[str, str]:
@@ -65,8 +72,29 @@ def posts(source: Path = ROOT) -> list[Post]:
         missing = [key for key in ("lang", "ref", "permalink") if not meta.get(key)]
         if missing:
             raise SiteError(f"{path.name}: front matter lacks {', '.join(missing)}")
-        found.append(Post(path, meta["lang"], meta["ref"], meta["permalink"]))
+        found.append(Post(path, meta["lang"], meta["ref"], meta["permalink"], meta.get("date", "")))
     return found
+
+
+def series(source: Path, lang: str) -> list[Post]:
+    """One language's posts in reading order: by date, then by file name, as Jekyll sorts."""
+
+    def when(post: Post) -> tuple[datetime.datetime, str]:
+        text = post.date or post.source.name[:10]
+        moment = datetime.datetime.fromisoformat(text.replace(" +", "+").replace(" -", "-"))
+        if moment.tzinfo is None:  # Jekyll reads a bare date in the site's time zone
+            moment = moment.replace(tzinfo=SITE_ZONE)
+        return moment, post.source.name
+
+    return sorted((post for post in posts(source) if post.lang == lang), key=when)
+
+
+def repository_url(source: Path = ROOT) -> str:
+    config = (source / "_config.yml").read_text(encoding="utf-8")
+    found = re.search(r"^repository_url:\s*(\S+)\s*$", config, re.MULTILINE)
+    if not found:
+        raise SiteError("_config.yml has no repository_url: the posts cannot say where the code is")
+    return found.group(1)
 
 
 def build(source: Path = ROOT, destination: Path | None = None) -> Path:
@@ -108,6 +136,48 @@ def check_pages(source: Path, site: Path) -> None:
         for twin in twins:
             if f'href="{twin.permalink}"' not in html:
                 raise SiteError(f"{post.permalink} does not link to its twin {twin.permalink}")
+    for lang in {post.lang for post in every_post}:
+        ordered = series(source, lang)
+        for number, post in enumerate(ordered, start=1):
+            html = (site / post.permalink.strip("/") / "index.html").read_text(encoding="utf-8")
+            problems = reader_path_problems(html, lang, number, ordered, repository_url(source))
+            if problems:
+                raise SiteError(f"{post.permalink}: {'; '.join(problems)}")
+
+
+def reader_path_problems(
+    html: str, lang: str, number: int, ordered: list[Post], repository: str
+) -> list[str]:
+    """What a post's page lacks of the reader's path: its place in the series, the previous and
+    next posts, where the code is and how to clone it, a table of contents when it is long,
+    and tables that scroll inside the column."""
+    problems = []
+    part = PART[lang].format(number=number, total=len(ordered))
+    if f'<p class="post-series">{part}</p>' not in html:
+        problems.append(f"no '{part}'")
+    nav = re.search(r'<nav class="series-nav".*?</nav>', html, re.DOTALL)
+    links = dict(re.findall(r'rel="(prev|next)" href="([^"]+)"', nav.group(0) if nav else ""))
+    wanted = {}
+    if number > 1:
+        wanted["prev"] = ordered[number - 2].permalink
+    if number < len(ordered):
+        wanted["next"] = ordered[number].permalink
+    if links != wanted:
+        problems.append(f"previous/next links are {links or 'missing'}, expected {wanted}")
+    if f'href="{repository}"' not in html or f"git clone {repository}" not in html:
+        problems.append(f"no link to {repository} and its git clone command")
+    body = html.split('<div class="post-body">', 1)[-1]
+    headings = re.findall(r'<h2 id="([^"]+)"', body)
+    if len(headings) >= 4:
+        toc = re.search(r'<nav class="toc".*?</nav>', html, re.DOTALL)
+        listed = re.findall(r'href="#([^"]+)"', toc.group(0)) if toc else []
+        if listed != headings:
+            problems.append(
+                f"the table of contents lists {len(listed)} of {len(headings)} sections"
+            )
+    if body.count("<table") != body.count('<div class="table-scroll"><table'):
+        problems.append("a table outside a .table-scroll box")
+    return problems
 
 
 def proof(site: Path) -> None:
@@ -140,7 +210,7 @@ def chromium() -> str | None:
     return next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
 
 
-def screenshot(url: str, png: Path, dark: bool = False) -> Path:
+def screenshot(url: str, png: Path, dark: bool = False, width: int = 1200) -> Path:
     browser = chromium()
     if browser is None:
         raise SiteError("no chromium on PATH")
@@ -156,7 +226,7 @@ def screenshot(url: str, png: Path, dark: bool = False) -> Path:
                 *flags,
                 f"--user-data-dir={profile}",
                 f"--screenshot={png}",
-                "--window-size=1200,1600",
+                f"--window-size={width},1600",
                 url,
             ],
             capture_output=True,
@@ -184,20 +254,113 @@ def blank_reason(png: Path) -> str | None:
     return None
 
 
-def screenshots(site: Path, source: Path = ROOT, out: Path | None = None) -> list[Path]:
-    """The home page and every post, light and dark."""
-    out = out or ROOT / "build" / "screenshots"
+PHONE_WIDTH = 390  # CSS pixels: an iPhone 12 to 15 held upright
+
+# Loads each page in an iframe as wide as a phone, and lists what does not fit: the page being
+# wider than the screen (something sticks out of the column), and inline code split across
+# two lines (at a hyphen, most often). Chromium runs it and prints the DOM, result included.
+PROBE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>layout probe</title></head><body>
+<script>
+const pages = %(pages)s;
+const width = %(width)d;
+function describe(element) {
+  const text = (element.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 60);
+  return element.tagName.toLowerCase() + (element.className ? "." + element.className : "") +
+    (text ? " '" + text + "'" : "");
+}
+function measure(doc) {
+  const problems = [];
+  const scrolls = "pre, .table-scroll, div.highlighter-rouge";
+  if (doc.documentElement.scrollWidth > width) {
+    const wide = [...doc.body.querySelectorAll("*")].filter((element) =>
+      element.getBoundingClientRect().right > width + 0.5 && !element.closest(scrolls) &&
+      ![...element.children].some((child) => child.getBoundingClientRect().right > width + 0.5));
+    problems.push("the page is " + doc.documentElement.scrollWidth + " px wide: " +
+      wide.slice(0, 5).map(describe).join("; "));
+  }
+  // Inline code stays on one line; {:.wrap} code may break only between its words (spans).
+  const unbroken = ":not(pre) > code:not(.wrap):not(.break), :not(pre) > code.wrap > span";
+  for (const code of doc.querySelectorAll(unbroken)) {
+    if (code.getClientRects().length > 1) {
+      problems.push("inline code broken across lines: " + describe(code));
+    }
+  }
+  return problems;
+}
+async function main() {
+  const results = {};
+  for (const path of pages) {
+    const frame = document.createElement("iframe");
+    frame.style.cssText = "width:" + width + "px;height:900px;border:0";
+    const loaded = new Promise((resolve) => { frame.onload = resolve; });
+    frame.src = path;
+    document.body.appendChild(frame);
+    await loaded;
+    results[path] = measure(frame.contentDocument);
+    frame.remove();
+  }
+  const out = document.createElement("pre");
+  out.id = "probe-result";
+  out.textContent = JSON.stringify(results);
+  document.body.appendChild(out);
+}
+main();
+</script></body></html>
+"""
+
+
+def pages_to_shoot(source: Path = ROOT) -> dict[str, str]:
+    """The home page and every post, by a short name for their screenshots."""
     pages = {"home": "/"}
     for post in posts(source):
         pages[f"{post.lang}-{post.permalink.strip('/').split('/')[-1]}"] = post.permalink
+    return pages
+
+
+def phone_layout_problems(site: Path, paths: list[str], width: int = PHONE_WIDTH) -> list[str]:
+    """What does not fit a phone-wide screen on each page, measured by Chromium."""
+    browser = chromium()
+    if browser is None:
+        raise SiteError("no chromium on PATH")
+    probe = site / "layout-probe.html"
+    probe.write_text(PROBE % {"pages": json.dumps(paths), "width": width}, encoding="utf-8")
+    try:
+        with serve(site) as base, tempfile.TemporaryDirectory() as profile:
+            result = subprocess.run(
+                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                 "--virtual-time-budget=60000", base + "/layout-probe.html"],
+                capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+    finally:
+        probe.unlink(missing_ok=True)
+    found = re.search(r'<pre id="probe-result">(.*?)</pre>', result.stdout, re.DOTALL)
+    if not found:
+        raise SiteError(f"the layout probe printed no result: {result.stderr[-500:]}")
+    measured = json.loads(html.unescape(found.group(1)))
+    return [f"{path}: {problem}" for path, problems in measured.items() for problem in problems]
+
+
+def screenshots(site: Path, source: Path = ROOT, out: Path | None = None) -> list[Path]:
+    """The home page and every post, light and dark, and light on a phone-wide screen; then
+    the phone layout checked on each."""
+    out = out or ROOT / "build" / "screenshots"
+    pages = pages_to_shoot(source)
     shots = []
     with serve(site) as base:
         for name, path in pages.items():
-            for dark in (False, True):
-                png = out / f"{name}{'-dark' if dark else ''}.png"
-                screenshot(base + path, png, dark=dark)
+            for suffix, dark, width in (
+                ("", False, 1200),
+                ("-dark", True, 1200),
+                ("-390", False, PHONE_WIDTH),
+            ):
+                png = out / f"{name}{suffix}.png"
+                screenshot(base + path, png, dark=dark, width=width)
                 reason = blank_reason(png)
                 if reason:
                     raise SiteError(f"{png.name} ({path}) looks blank: {reason}")
                 shots.append(png)
+    problems = phone_layout_problems(site, list(pages.values()))
+    if problems:
+        raise SiteError(f"at {PHONE_WIDTH} px wide:\n" + "\n".join(problems))
     return shots

@@ -54,6 +54,9 @@ def run_ruff() -> bool:
 
 
 COMPOSE_TESTS = "tests/unit/test_compose.py"
+DEVCONTAINER_TESTS = "tests/unit/test_devcontainer.py"
+# The dev container schema from the specification's repository (MIT), kept as a test fixture.
+DEVCONTAINER_SCHEMA = ROOT / "tests" / "fixtures" / "devcontainer" / "devContainer.base.schema.json"
 
 # pytest-xdist, one worker per core. Every test starts its clusters on ports the OS picks, in
 # its own tmp_path, and looks only at the processes it started (its descendants, its tasks'
@@ -66,10 +69,11 @@ PARALLEL_NOTEBOOKS = ("-n", "auto", "--dist", "loadfile")
 
 
 def run_pytest() -> bool:
-    # The compose tests run in their own suite, beside the schema check.
+    # The compose and dev container tests run in their own suite, beside the schema checks.
     return command(
-        sys.executable, "-m", "pytest", *PARALLEL_TESTS, "tests", "--ignore", COMPOSE_TESTS
-    )
+        sys.executable, "-m", "pytest", *PARALLEL_TESTS, "tests",
+        "--ignore", COMPOSE_TESTS, "--ignore", DEVCONTAINER_TESTS,
+    )  # fmt: skip
 
 
 def run_nbval() -> bool:
@@ -86,6 +90,10 @@ def run_listings() -> bool:
 
 def run_skeletons() -> bool:
     return command(sys.executable, "-m", "taller", "generate", "--check")
+
+
+def run_outputs() -> bool:
+    return command(BIN / "sync-outputs", "--check")
 
 
 def run_site() -> bool:
@@ -130,32 +138,57 @@ def compose_schema_check(compose_file: Path | str) -> list[str]:
     ]
 
 
+def devcontainer_schema_check(devcontainer_file: Path | str) -> list[str]:
+    """check-jsonschema against the dev container schema; the file is JSON with comments."""
+    return [
+        str(BIN / "check-jsonschema"),
+        "--schemafile",
+        str(DEVCONTAINER_SCHEMA),
+        "--force-filetype",
+        "json5",
+        str(devcontainer_file),
+    ]
+
+
 def run_compose() -> bool:
-    return command(*compose_schema_check("docker-compose.yml")) and command(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", COMPOSE_TESTS
+    # Static only: this machine has no Docker engine to build or start either of them.
+    schemas = command(*compose_schema_check("docker-compose.yml")) and command(
+        *devcontainer_schema_check(".devcontainer/devcontainer.json")
     )
+    return schemas and command(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        COMPOSE_TESTS, DEVCONTAINER_TESTS,
+    )  # fmt: skip
 
 
-JEKYLL = Need.command("jekyll", "make setup (as root on Debian) installs jekyll")
+JEKYLL = Need.command("jekyll", "make setup-dev (as root on Debian) installs jekyll")
 SUITES = [
     Suite("ruff", "lint and format", run_ruff),
     Suite("pytest", "unit and integration tests", run_pytest),
     Suite("nbval", "notebooks against their saved outputs", run_nbval),
     Suite("listings", "code listings in posts match the code", run_listings),
     Suite("skeletons", "the workshop's skeletons (taller/paso*) match the steps", run_skeletons),
+    Suite("outputs", "terminal outputs in posts match a fresh run", run_outputs),
     Suite(
         "site",
         "jekyll build without warnings, then html-proofer",
         run_site,
-        [JEKYLL, Need.command("htmlproofer", "make setup installs ruby-html-proofer")],
+        [JEKYLL, Need.command("htmlproofer", "make setup-dev installs ruby-html-proofer")],
     ),
     Suite(
         "screenshots",
         "the blog in headless Chromium, not blank",
         run_screenshots,
-        [JEKYLL, Need("chromium", "make setup installs chromium", lambda: bool(site.chromium()))],
+        [
+            JEKYLL,
+            Need("chromium", "make setup-dev installs chromium", lambda: bool(site.chromium())),
+        ],
     ),
-    Suite("compose", "docker-compose.yml against the compose spec", run_compose),
+    Suite(
+        "compose",
+        "docker-compose.yml and .devcontainer against their schemas, statically",
+        run_compose,
+    ),
     Suite(
         "pythons",
         "pymesos and its parser on Python 3.11, 3.12 and 3.13",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, need
-from tools import site
+from tools import outputs, site
 from tools.suites import compose_schema_check
 
 # Everything but what is large or generated: the copy must build exactly like the real site.
@@ -57,8 +57,8 @@ def copy_site(destination: Path) -> Path:
 
 
 def test_a_broken_internal_link_fails_the_site_check(tmp_path: Path) -> None:
-    need("jekyll", "make setup installs it")
-    need("htmlproofer", "make setup installs ruby-html-proofer")
+    need("jekyll", "make setup-dev installs it")
+    need("htmlproofer", "make setup-dev installs ruby-html-proofer")
     source = copy_site(tmp_path / "src")
     site.proof(site.build(source, tmp_path / "good"))
 
@@ -70,7 +70,7 @@ def test_a_broken_internal_link_fails_the_site_check(tmp_path: Path) -> None:
 
 
 def test_a_post_without_its_twin_fails_the_site_check(tmp_path: Path) -> None:
-    need("jekyll", "make setup installs it")
+    need("jekyll", "make setup-dev installs it")
     source = copy_site(tmp_path / "src")
     english = next(p for p in (source / "_posts").glob("*.md") if "lang: en" in p.read_text())
     english.unlink()
@@ -89,3 +89,52 @@ def test_an_invalid_compose_file_fails_the_schema_check(tmp_path: Path) -> None:
     result = subprocess.run(compose_schema_check(broken), capture_output=True, text=True)
     assert result.returncode != 0
     assert "imagee" in result.stdout + result.stderr
+
+
+def test_a_stale_terminal_output_fails_the_outputs_check(tmp_path: Path) -> None:
+    output = next(o for o in outputs.OUTPUTS if o.name == "step2-executor-alone")
+    saved = outputs.path(output, ROOT).read_text(encoding="utf-8")
+    root = tmp_path / "copy"
+    (root / "_posts").mkdir(parents=True)
+    post = next(
+        p for p in (ROOT / "_posts").glob("*.md") if "outputs/step2-executor" in p.read_text()
+    )
+    shutil.copy(post, root / "_posts" / post.name)
+    copy = outputs.path(output, root)
+    copy.parent.mkdir(parents=True)
+    copy.write_text(saved, encoding="utf-8")
+    assert outputs.check([output], root) == []
+
+    # What the post would show had the executor's message changed since the output was taken.
+    copy.write_text(saved.replace("a Mesos agent starts this program", "run me by hand"))
+    problems = outputs.check([output], root)
+    assert len(problems) == 1
+    assert (
+        "step2-executor-alone.txt is stale: run 'sync-outputs step2-executor-alone'" in problems[0]
+    )
+    assert "-python -m step2_executor.executor: error: run me by hand" in problems[0]
+
+
+def test_a_post_without_its_place_in_the_series_fails_the_site_check(tmp_path: Path) -> None:
+    need("jekyll", "make setup-dev installs it")
+    source = copy_site(tmp_path / "src")
+    site.check_pages(source, site.build(source, tmp_path / "good"))
+
+    layout = source / "_layouts" / "post.html"
+    layout.write_text(layout.read_text().replace("{% include series-nav.html %}", ""))
+    with pytest.raises(site.SiteError, match="previous/next links are missing"):
+        site.check_pages(source, site.build(source, tmp_path / "broken"))
+
+
+def test_inline_code_broken_at_a_hyphen_fails_the_phone_layout_check(tmp_path: Path) -> None:
+    need("jekyll", "make setup-dev installs it")
+    if site.chromium() is None:
+        need("chromium", "make setup-dev installs it")
+    source = copy_site(tmp_path / "src")
+    paths = [post.permalink for post in site.posts(source) if post.lang == "en"]
+    assert site.phone_layout_problems(site.build(source, tmp_path / "good"), paths) == []
+
+    css = source / "assets" / "css" / "style.css"
+    css.write_text(css.read_text().replace("  white-space: nowrap;\n}\n", "}\n", 1))
+    problems = site.phone_layout_problems(site.build(source, tmp_path / "broken"), paths)
+    assert any("inline code broken across lines" in problem for problem in problems), problems

@@ -27,15 +27,34 @@ def demo(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_runs_the_step_and_stops_the_cluster(tmp_path):
-    done = demo("--size", "small", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("step_args", "package"),
+    [
+        ((), "step3_failover"),
+        (("--step", "1"), "step1_scheduler"),
+        (("--step", "2"), "step2_executor"),
+    ],
+)
+def test_demo_runs_the_step_and_stops_the_cluster(tmp_path, step_args, package):
+    done = demo(*step_args, "--size", "small", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("localmesos: a master at http://127.0.0.1:")
+    assert lines[1].startswith(f"$ python -m {package} --master 127.0.0.1:")
+    # Only step 3 keeps a checkpoint; steps 1 and 2 have no --state option.
+    assert ("--state" in lines[1]) == (package == "step3_failover")
     assert bikeshare.summary(bikeshare.run_sequential(bikeshare.SIZES["small"])) in lines
-    assert "chart: build/step3-small.png" in lines
-    assert (tmp_path / "build" / "step3-small.png").stat().st_size > 0
+    chart = f"build/{package.split('_')[0]}-small.png"
+    assert f"chart: {chart}" in lines
+    assert (tmp_path / chart).stat().st_size > 0
     assert lines[-1].startswith("localmesos: stopped")
+
+
+def test_failures_need_the_failover_step():
+    done = demo("--step", "2", "--failures", cwd=ROOT)
+    assert done.returncode == 2
+    assert "--failures (FAILURES=1) needs step 3 or later: step 2" in done.stderr
+    assert "localmesos" not in done.stdout  # refused before any cluster starts
 
 
 def test_demo_with_failures_still_gives_the_sequential_result(tmp_path):

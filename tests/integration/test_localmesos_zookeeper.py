@@ -265,7 +265,7 @@ def test_missing_java_or_zookeeper_is_one_clear_line(
         with pytest.raises(ZooKeeperError) as missing:
             find()
         assert "\n" not in str(missing.value)
-        assert "make setup" in str(missing.value)
+        assert "Apache ZooKeeper's binary release" in str(missing.value)
         assert "sudo apt-get install zookeeper" in str(missing.value)
     with pytest.raises(ZooKeeperError, match="ZooKeeper is not installed"):
         ZooKeeper(tmp_path / "zk", java=sys.executable).start()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import socket
+from pathlib import Path
+
+import pytest
 
 from tools import envcheck
 from tools.listings import ROOT
@@ -30,18 +34,61 @@ def test_events_survive_every_chunk_and_read_size() -> None:
 
 def test_the_core_checks_pass_in_the_project_venv() -> None:
     checks = {check.name: check for check in envcheck.check_all()}
-    for name in ("Python", "pymesos", "kazoo"):
+    for name in ("Python", "venv", "pymesos", "kazoo"):
         assert checks[name].ok, checks[name]
+        assert checks[name].required
     assert "3 events read" in checks["pymesos"].found
+    # One line per need of the workshop, each either required or for one part only.
+    assert list(checks) == [
+        "Python", "venv", "pymesos", "kazoo", "Java", "ZooKeeper", "ports", "Docker",
+    ]  # fmt: skip
+    assert not any(checks[name].required for name in ("Java", "ZooKeeper", "ports", "Docker"))
 
 
-def test_the_report_gives_advice_only_for_what_failed() -> None:
+def test_the_report_is_one_line_per_check_with_the_fix_for_what_failed() -> None:
     report = envcheck.report(
         [envcheck.Check("A", True, "fine", "never shown"), envcheck.Check("B", False, "x", "do y")]
     )
-    assert "never shown" not in report
-    assert report.splitlines()[1].startswith("-- B")
-    assert report.splitlines()[2].strip() == "do y"
+    assert report.splitlines() == ["✓ A          fine", "✗ B          x: do y"]
+
+
+def test_check_env_fails_only_for_a_required_need(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    optional = envcheck.Check("Docker", False, "no docker", "only for the cluster", required=False)
+    monkeypatch.setattr(envcheck, "check_all", lambda: [envcheck.Check("A", True, "ok"), optional])
+    assert envcheck.main() == 0
+    assert "ready for the workshop; Docker" in capsys.readouterr().out
+    required = envcheck.Check("venv", False, "outside .venv", "run 'make setup'")
+    monkeypatch.setattr(envcheck, "check_all", lambda: [required, optional])
+    assert envcheck.main() == 1
+    assert "not ready: venv" in capsys.readouterr().out
+
+
+def test_the_venv_check_names_a_package_that_is_not_as_pinned(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements-workshop.lock"
+    lock.write_text("./compat/http-parser\nkazoo==0.0.1\n")
+    check = envcheck.check_venv(ROOT, lock)
+    assert not check.ok
+    assert "kazoo 2." in check.found and "(pinned 0.0.1)" in check.found
+    assert check.advice == "run 'make setup'"
+
+
+def test_the_venv_check_wants_the_project_s_venv(tmp_path: Path) -> None:
+    check = envcheck.check_venv(tmp_path)
+    assert not check.ok and "running outside .venv" in check.found
+
+
+def test_a_busy_port_is_named_with_what_uses_it() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        check = envcheck.check_ports({busy: "the thing under test (--port)"})
+    assert not check.ok
+    assert check.found == f"{busy} in use"
+    assert "the thing under test (--port)" in check.advice
+    assert envcheck.check_ports({busy: "now free"}).ok
 
 
 def sanitize(text: str) -> str:

@@ -94,6 +94,8 @@ def test_an_unknown_suite_name_is_refused(capsys: pytest.CaptureFixture) -> None
 
 def test_every_suite_the_issue_asks_for_is_wired() -> None:
     names = {suite.name for suite in suites.SUITES}
-    expected = {"ruff", "pytest", "nbval", "listings", "site", "screenshots", "compose", "pythons"}
-    expected.add("skeletons")  # issue 14: the workshop's skeletons are never stale
+    expected = {
+        "ruff", "pytest", "nbval", "listings", "skeletons", "outputs", "site", "screenshots",
+        "compose", "pythons",
+    }  # fmt: skip
     assert names == expected
