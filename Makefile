@@ -169,7 +169,8 @@ clean:
 # -- The workshop (taller/) -----------------------------------------------------------------------
 # `make ejercicio PASO=N` checks taller/pasoN, your skeleton of step N (in Spanish, or in
 # English if LANG=en*); `make exercise STEP=N` is the same in English. `make skeletons`
-XX
+# regenerates taller/paso*/ from the steps' EXERCISE markers; it refuses to overwrite a file that
+# someone has written in (FORCE=1 overwrites it).
 .PHONY: ejercicio exercise skeletons
 ejercicio: setup
 	@case "$(PASO)" in 1|2|3) ;; *) echo "make ejercicio: ¿qué paso? make ejercicio PASO=1 (o 2, o 3)"; exit 2;; esac
