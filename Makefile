@@ -14,6 +14,14 @@ WORKSHOP_STAMP := $(VENV)/.installed-workshop
 DEV_STAMP := $(VENV)/.installed-dev
 # `make setup WHEELS=DIR` installs from a folder that `make wheelhouse` filled, with no network.
 PIP_FROM = $(if $(WHEELS),--no-index --find-links $(WHEELS))
+# pip's own retries and errors come first; this says what usually causes them at a workshop (the
+# guide's troubleshooting table shows the symptoms). Running `make setup` again resumes.
+# Exported, so that the echoed recipe line stays short.
+export SETUP_PIP_HELP = setup: pip failed (see above). Behind a proxy: export HTTPS_PROXY=http://HOST:PORT, and PIP_CERT=its-ca.pem if it inspects TLS; with no network: make setup WHEELS=DIR (taller/GUIDE.md)
+PIP_FAILED = { echo "$$SETUP_PIP_HELP"; exit 1; }
+# setuptools warns, in a box of asterisks, that a flat layout's folders may shadow the editable
+# package; ours are the package, and the warning only alarms attendees.
+EDITABLE_QUIET = PYTHONWARNINGS="ignore:Editable installation"
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
   { command -v docker-compose >/dev/null && echo docker-compose; })
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
@@ -55,16 +63,18 @@ debian-packages:
 	@tools/install-debian-packages.sh
 
 $(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { \
+	  echo "setup: '$(PYTHON)' is not installed (not found on PATH); install Python 3.11 or newer, then: make setup PYTHON=python3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  echo "setup: Python 3.11 or newer is needed; '$(PYTHON)' is $$($(PYTHON) -V 2>&1). Run: make setup PYTHON=python3.11"; exit 1; }
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 	  echo "setup: '$(PYTHON) -m venv' failed; on Debian or Ubuntu it needs: sudo apt-get install python3-venv"; exit 1; }
-	$(BIN)/python -m pip install -q $(PIP_FROM) $$(grep -E '^pip==' $(WORKSHOP_LOCK))
+	$(BIN)/python -m pip install -q $(PIP_FROM) $$(grep -E '^pip==' $(WORKSHOP_LOCK)) || $(PIP_FAILED)
 
 # Reinstall when the pins, the project metadata or our http-parser stand-in change.
 $(WORKSHOP_STAMP): $(BIN)/python $(WORKSHOP_LOCK) pyproject.toml compat/http-parser/pyproject.toml $(wildcard compat/http-parser/http_parser/*.py)
-	$(BIN)/python -m pip install -q $(PIP_FROM) -r $(WORKSHOP_LOCK)
-	$(BIN)/python -m pip install -q $(PIP_FROM) --no-deps -e .
+	$(BIN)/python -m pip install -q $(PIP_FROM) -r $(WORKSHOP_LOCK) || $(PIP_FAILED)
+	$(EDITABLE_QUIET) $(BIN)/python -m pip install -q $(PIP_FROM) --no-deps -e . || $(PIP_FAILED)
 	@touch $@
 
 # requirements.lock pins the workshop's packages at the same versions, and the checks' on top.

@@ -1260,6 +1260,7 @@ UI = {
         "on a task's thread, {what}",
     ),
     "where": T("{path}, línea {line}, en {function}", "{path}, line {line}, in {function}"),
+    "blog": T("{url} (con el blog servido: make blog)", "{url} (with the blog served: make blog)"),
     "import": T(
         "No se puede importar {package}: {error} ({where})",
         "Cannot import {package}: {error} ({where})",

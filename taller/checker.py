@@ -278,7 +278,9 @@ class Report:
         section = catalog.UI["section"](lang).format(heading=where.heading, step=check.step)
         self.field(catalog.UI["reread"](lang), section)
         self.field("", f"{relative(where.path)}:{where.line}")
-        self.field("", where.url)
+        # The address answers only while `make blog` serves the posts, which needs jekyll; the
+        # Markdown file above is there in every clone.
+        self.field("", catalog.UI["blog"](lang).format(url=where.url))
 
 
 class Hung(Exception):

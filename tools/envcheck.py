@@ -231,7 +231,8 @@ def main() -> int:
         print(f"check-env: not ready: {', '.join(failed)}")
         return 1
     if optional:
-        print(f"check-env: ready for the workshop; {', '.join(optional)}: see the line above")
+        lines = "the line above" if len(optional) == 1 else "the lines above"
+        print(f"check-env: ready for the workshop; {', '.join(optional)}: see {lines}")
     else:
         print("check-env: ready for every part of the workshop")
     return 0

@@ -65,6 +65,19 @@ def test_check_env_fails_only_for_a_required_need(
     assert "not ready: venv" in capsys.readouterr().out
 
 
+def test_the_last_line_points_at_one_line_or_at_several(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    ports = envcheck.Check("ports", False, "5050 in use", "stop it", required=False)
+    docker = envcheck.Check("Docker", False, "no docker", "only for the cluster", required=False)
+    monkeypatch.setattr(envcheck, "check_all", lambda: [docker])
+    assert envcheck.main() == 0
+    assert capsys.readouterr().out.endswith("Docker: see the line above\n")
+    monkeypatch.setattr(envcheck, "check_all", lambda: [ports, docker])
+    assert envcheck.main() == 0
+    assert capsys.readouterr().out.endswith("ports, Docker: see the lines above\n")
+
+
 def test_the_venv_check_names_a_package_that_is_not_as_pinned(tmp_path: Path) -> None:
     lock = tmp_path / "requirements-workshop.lock"
     lock.write_text("./compat/http-parser\nkazoo==0.0.1\n")
