@@ -352,6 +352,8 @@ def test_the_command_line_checks_the_skeleton_in_a_fresh_process() -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     flat = " ".join(done.stdout.split())
     assert "record() es todavía el esqueleto del ejercicio «record»" in flat
+    # The blog's address answers only while `make blog` serves it; the report says so.
+    assert "/#escribir-solo-si-no-existe (con el blog servido: make blog)" in flat
     assert (
         "Pasan 0 de 9 comprobaciones. Arregla esta y vuelve a probar: make ejercicio PASO=3" in flat
     )
