@@ -69,7 +69,10 @@ def executor_environment(
     )
     if checkpoint:
         env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
-        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
+        # slave.cpp: the agent's --executor_reregistration_timeout.
+        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = protocol.format_duration(
+            agent.executor_reregistration_timeout
+        )
     for variable in command.get("environment", {}).get("variables", []):
         env[variable["name"]] = variable.get("value", "")
     return env

@@ -30,15 +30,17 @@ def route(agent: Agent, request: Request) -> Response:
     if path == "/api/v1/executor":
         return executor_endpoint(agent, request)
     if path == "/link":
-        # Messages from masters of other processes (see link.HttpLink).
-        decoded = decode_link_message(request, AGENT_MESSAGES)
-        if isinstance(decoded, Response):
+        # Messages from masters of other processes, and their watch (see link.HttpLink).
+        decoded = decode_link_message(request, AGENT_MESSAGES, linkable=True)
+        if not isinstance(decoded, tuple):
             return decoded
         message, args = decoded
         agent.dispatch(getattr(agent, "on_" + message), *args)
         return Response(202)
     if path in ("/api/v1", "/api/v1/operator"):
         # libprocess serves /api/v1/<anything> but the executor's with `/api/v1`.
+        if agent.recovering:
+            return Response.text(503, "Agent has not finished recovery")  # `Http::api`
         return api_endpoint(agent, request)
     if path == "/files/read":
         return agent.call(files.read, agent, request)
@@ -60,6 +62,8 @@ def route(agent: Agent, request: Request) -> Response:
     reader = readers.get(path)
     if reader is None:
         return Response(404)
+    if path == "/state" and agent.recovering:
+        return Response.text(503, "Agent has not finished recovery")  # `Http::state`
     return Response.json(agent.call(reader, agent), jsonp=request.arg("jsonp"))
 
 
@@ -75,6 +79,9 @@ def executor_endpoint(agent: Agent, request: Request) -> Response | EventStream:
 
 def executor_call(agent: Agent, call: dict) -> Response | EventStream:
     """slave/http.cpp `Http::executor`, on the agent's thread."""
+    if not agent.reconnect or (agent.recovering and call["type"] != "SUBSCRIBE"):
+        # Only SUBSCRIBE, and only once the executors may reconnect, during recovery.
+        return Response.text(503, "Agent has not finished recovery")
     framework_id = call["framework_id"]["value"]
     if framework_id not in agent.frameworks:
         return Response.text(400, "Framework cannot be found")
@@ -83,7 +90,7 @@ def executor_call(agent: Agent, call: dict) -> Response | EventStream:
         return Response.text(400, "Executor cannot be found")
     kind = call["type"]
     if kind == "SUBSCRIBE":
-        return agent.subscribe(executor)
+        return agent.subscribe(executor, call.get("subscribe"))
     if executor.state == "REGISTERING":
         return Response.text(403, "Executor is not subscribed")
     if kind == "UPDATE":

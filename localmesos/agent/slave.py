@@ -7,7 +7,13 @@ all, with the tests that show them.
 
 Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
 status_updates.py (the status update manager), containerizer.py (sandboxes, environment,
-commands); processes are started and killed by localmesos.processes.
+commands), checkpoint.py and recovery.py (what survives a restart, and how the agent comes
+back); processes are started and killed by localmesos.processes.
+
+An agent dies in one of two ways (LocalCluster's `kill_agent` and `kill_host`): as a process
+(`exit`), which closes its sockets, so that the master hears of it at once and the executors
+of frameworks that do not checkpoint end themselves; or with its whole machine (`crash`),
+which closes nothing and takes every process along.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.agent import monitor
+from localmesos.agent import monitor, recovery
+from localmesos.agent.checkpoint import Checkpointer
 from localmesos.agent.containerizer import (
     command_argv,
     create_sandbox,
@@ -39,7 +46,7 @@ from localmesos.agent.containerizer import (
 from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
 from localmesos.election import SESSION_TIMEOUT, Detector
-from localmesos.processes import Launcher
+from localmesos.processes import Adopted, Launcher, start_time
 from localmesos.protocol import is_terminal, task_status
 from localmesos.resources import Resources
 from localmesos.web import EventStream, Server
@@ -69,7 +76,7 @@ class Run:
     container_id: str
     directory: Path
     resources: Resources
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | Adopted | None = None
     state: str = "TASK_STAGING"
     killed: bool = False
     executor_terminated: bool = False
@@ -95,7 +102,7 @@ class Executor:
     container_id: str
     directory: Path
     resources: Resources
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | Adopted | None = None
     state: str = "REGISTERING"  # then RUNNING, TERMINATING, TERMINATED
     stream: EventStream | None = None
     tasks: dict[str, dict] = field(default_factory=dict)  # live tasks, by task ID
@@ -106,6 +113,10 @@ class Executor:
     shutdown_timer: Timer | None = None
     # Why the agent ended the executor, when it did: the reason its tasks are reported with.
     termination: tuple[str, str] | None = None
+    # ... and the state (`ContainerTermination.state`; TASK_FAILED when it has none).
+    termination_state: str = "TASK_FAILED"
+    # Recovered from the checkpoint after an agent restart, and not subscribed again yet.
+    recovered: bool = False
 
     @property
     def id(self) -> str:
@@ -153,7 +164,10 @@ class Agent(Actor):
         zk_session_timeout: float = SESSION_TIMEOUT,
         registration_backoff_factor: float = REGISTRATION_BACKOFF_FACTOR,
         registration_retry_max: float = REGISTER_RETRY_INTERVAL_MAX,
+        agent_id: str | None = None,
+        executor_reregistration_timeout: float = recovery.EXECUTOR_REREGISTRATION_TIMEOUT,
     ) -> None:
+        """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``."""
         super().__init__(name)
         if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
             raise ValueError("an agent needs either master_link, or zk and link_to_master")
@@ -181,7 +195,14 @@ class Agent(Actor):
         self.launcher = launcher
         self.status_update_retry = status_update_retry
         self.executor_registration_timeout = executor_registration_timeout
-        self.id: str | None = None
+        self.executor_reregistration_timeout = executor_reregistration_timeout
+        self.id: str | None = agent_id
+        # Mesos's RECOVERING state: until it is over the agent does not register, and answers
+        # 503 to most requests; `reconnect`: executors may subscribe again (recovery.py).
+        self.recovering = agent_id is not None
+        self.reconnect = not self.recovering
+        self.checkpointer = Checkpointer(self)
+        self.death: str | None = None  # "process" (exit) or "host" (crash)
         self.master_info: dict | None = None
         self.hostname = protocol.hostname_for(ip)
         self.server = Server(ip, port, functools.partial(route, self), name)
@@ -192,7 +213,7 @@ class Agent(Actor):
         self.executors: dict[tuple[str, str], Executor] = {}  # (framework ID, executor ID)
         self.completed_executors: deque[Executor] = deque(maxlen=150)
         self.status_updates = StatusUpdateManager(
-            self, self._send_status_update, status_update_retry
+            self, self._send_status_update, status_update_retry, self.checkpointer.update_record
         )
         # Frameworks being shut down: their updates have nobody to go to (Mesos cleans up the
         # framework's status update streams at this point).
@@ -226,6 +247,8 @@ class Agent(Actor):
     def start(self, link_to_self: Any) -> None:
         self._self_link = link_to_self
         self.start_actor()
+        if self.recovering:
+            self.dispatch(recovery.recover, self)  # first of all, before any request
         self.server.start()
         if self.zk is None:
             self.dispatch(self._new_master, self._fixed_master)
@@ -240,20 +263,46 @@ class Agent(Actor):
             self.crash()
             raise
 
+    def exit(self) -> None:
+        """Die as a process (SIGKILL, a crash, an upgrade): its sockets close, so the master
+        and the executors hear of it at once. Executors of frameworks that checkpoint wait
+        for the agent to come back; the others end, as Mesos's executor libraries end them
+        when their agent goes and their framework does not checkpoint
+        (src/exec/exec.cpp `ExecutorProcess::exited`, src/executor/executor.cpp). pymesos's
+        executor would wait whatever MESOS_CHECKPOINT says, so the agent does it for it."""
+        if self.death is not None:
+            return
+        self.death = "process"
+        self.stop_actor(wait=True)  # no message is left half done
+        self.fail_pending_calls()
+        if self._detector is not None:
+            self._detector.stop()
+        for framework_id, process in self._processes():
+            if not self.checkpointer.checkpoints(framework_id):
+                self.launcher.kill_group(process.pid)
+        self.server.stop()
+        self.notify_exited()
+
     def crash(self) -> None:
-        """Die at once, as a machine does: no goodbye to the master, every process killed."""
+        """Die at once, as a machine does: nothing closes toward the master (it learns from
+        the health checks), and every process dies with it."""
+        if self.death is not None:
+            return
+        self.death = "host"
         self.stop_actor(wait=False)
         if self._detector is not None:
             self._detector.stop()
         self.server.stop()
-        for process in [r.process for r in self.runs.values()] + [
-            e.process for e in self.executors.values()
-        ]:
-            if process is not None:
-                self.launcher.kill_group(process.pid)
+        for _, process in self._processes():
+            self.launcher.kill_group(process.pid)
 
     def stop(self) -> None:
         self.crash()
+
+    def _processes(self) -> list[tuple[str, Any]]:
+        found = [(r.framework_id, r.process) for r in self.runs.values()]
+        found += [(e.framework_id, e.process) for e in self.executors.values()]
+        return [(framework_id, process) for framework_id, process in found if process]
 
     # -- messages from the master ---------------------------------------------------------------
 
@@ -299,8 +348,13 @@ class Agent(Actor):
                 timer.cancel()
         self._registration_timer = self._ping_timer = None
 
+    def start_registration(self) -> None:
+        """Recovery is over: (re)register with the master known by now, if any."""
+        if self.master is not NO_MASTER:
+            self._new_master(self.master)
+
     def _register(self, backoff: float) -> None:
-        if self.connected or self.master is NO_MASTER:
+        if self.connected or self.master is NO_MASTER or self.recovering:
             return
         if self.id is None:
             self.master.send("register_agent", self.info(), self._self_link)
@@ -376,6 +430,9 @@ class Agent(Actor):
         slaves = self.work_dir / "slaves"
         (slaves / agent_id).mkdir(parents=True, exist_ok=True)
         relink(slaves / "latest", agent_id)
+        # `Slave::registered`: what a restart needs to come back as this agent.
+        self.checkpointer.agent_info({**self.info(), "id": {"value": agent_id}})
+        self.checkpointer.boot_id()
         self._connected(master_info, ping_timeout)
         self.registered.set()
         log.info("agent %s registered on port %d", agent_id, self.port)
@@ -390,6 +447,7 @@ class Agent(Actor):
         if not self.connected:
             log.info("agent %s reregistered with master %s", agent_id, master_info.get("pid"))
             self._connected(master_info, ping_timeout)
+            self.registered.set()
         for wanted in reconciliations or []:
             # slave.cpp `reregistered`: a task that the master knows and this agent does not
             # (its RunTask was lost) ends, so that the master forgets it.
@@ -449,15 +507,27 @@ class Agent(Actor):
         else:
             self._master_detected(self._detected)
 
-    def on_ping(self) -> None:
+    def on_ping(self, connected: bool = True) -> None:
+        """`Slave::ping`, answered in any state, recovery included."""
         self._last_ping = time.monotonic()
+        if not connected and self.connected:
+            # The master took this agent for disconnected (its link broke) while it thinks
+            # itself registered: "Forcing re-registration".
+            log.info("%s: the master marked this agent disconnected; reregistering", self.name)
+            self._new_master(self.master)
         self.master.send("pong", self.id)
 
     def on_run_task(self, payload: dict) -> None:
         framework_info = payload["framework_info"]
         task = payload["task"]
         framework_id = framework_info["id"]["value"]
+        if self.recovering:
+            # `Slave::runTask` from a master it does not know yet: ignored; the master
+            # reconciles the task once the agent has reregistered.
+            log.warning("%s: ignoring a task launch during recovery", self.name)
+            return
         self.frameworks[framework_id] = framework_info
+        self.checkpointer.framework(framework_id)
         if "executor" in task:
             self._run_on_executor(framework_id, task)
             return
@@ -471,6 +541,7 @@ class Agent(Actor):
             Resources.from_json(task.get("resources", [])),
         )
         self.runs[(framework_id, task_id)] = run
+        self._checkpoint_run(run)
         # The command executor reports STARTING before it spawns the command (MESOS-7941).
         self._executor_update(run, "TASK_STARTING")
         try:
@@ -484,6 +555,7 @@ class Agent(Actor):
                 )
                 | {"MESOS_TASK_ID": task_id},
             )
+            self._checkpoint_pid(framework_id, task_id, container_id, run.process.pid)
         except OSError as error:
             self._executor_update(
                 run, "TASK_FAILED", message=f"Failed to launch the command: {error}"
@@ -526,6 +598,7 @@ class Agent(Actor):
         monitor.count(self, "slave/executors_terminated")
         self.runs.pop((run.framework_id, run.task_id), None)
         self.completed_runs.append(run)
+        self.checkpointer.sentinel(run.framework_id, run.task_id, run.container_id)
         self.master.send("executor_exited", self.id, run.framework_id, run.task_id, 0)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
@@ -605,6 +678,7 @@ class Agent(Actor):
         if framework_id not in self.frameworks or framework_id in self.removed_frameworks:
             return
         self.frameworks[framework_id] = framework_info
+        self.checkpointer.framework(framework_id)
         self.status_updates.resume(framework_id)
 
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
@@ -643,6 +717,7 @@ class Agent(Actor):
             return
         executor.tasks[task_id] = task
         executor.task_states[task_id] = "TASK_STAGING"
+        self.checkpointer.task(framework_id, executor.id, executor.container_id, task)
         if executor.state == "RUNNING" and executor.stream is not None:
             executor.stream.send({"type": "LAUNCH", "launch": {"task": task}})
         else:
@@ -658,6 +733,7 @@ class Agent(Actor):
             Resources.from_json(info.get("resources", [])),
         )
         self.executors[(framework_id, executor.id)] = executor
+        self.checkpointer.executor(framework_id, info, container_id)
         try:
             argv, executable = command_argv(executor.command)
             env = executor_environment(
@@ -666,6 +742,7 @@ class Agent(Actor):
             executor.process = self.launcher.spawn(
                 argv, executable=executable, cwd=directory, env=env
             )
+            self._checkpoint_pid(framework_id, executor.id, container_id, executor.process.pid)
         except OSError as error:
             # The container never started: its tasks fail once they are queued on it.
             executor.termination = (
@@ -736,17 +813,19 @@ class Agent(Actor):
         )
         for task_id in list(executor.tasks):
             self._executor_agent_update(
-                executor, task_id, "TASK_FAILED", reason=reason, message=message
+                executor, task_id, executor.termination_state, reason=reason, message=message
             )
         self.executors.pop((executor.framework_id, executor.id), None)
         self.completed_executors.append(executor)
+        self.checkpointer.sentinel(executor.framework_id, executor.id, executor.container_id)
         log.info(
             "executor %s of framework %s exited: %s",
             executor.id,
             executor.framework_id,
             wait_status(status) if status >= 0 else "never started",
         )
-        self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
+        if not self.recovering:  # a recovering agent has no master to tell yet
+            self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
 
     def _executor_of_task(self, framework_id: str, task_id: str) -> Executor | None:
         for (owner, _), executor in self.executors.items():
@@ -756,8 +835,9 @@ class Agent(Actor):
 
     # -- calls from executors (their endpoint is in http.py) -----------------------------------
 
-    def subscribe(self, executor: Executor) -> EventStream:
-        """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`)."""
+    def subscribe(self, executor: Executor, subscribe: dict | None = None) -> EventStream:
+        """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`); ``subscribe`` is its body
+        (`unacknowledged_tasks`, `unacknowledged_updates`)."""
         stream = EventStream()
         if executor.stream is not None:
             executor.stream.close()  # a second SUBSCRIBE replaces the first (`Slave::subscribe`)
@@ -767,6 +847,9 @@ class Agent(Actor):
         )
         if executor.registration_timer is not None:
             executor.registration_timer.cancel()
+        if executor.recovered and executor.state == "REGISTERING":
+            recovery.resubscribe(self, executor, stream, subscribe or {})
+            return stream
         if executor.state == "REGISTERING" and not executor.tasks:
             # Every task it was started for was killed before delivery (slave.cpp
             # `subscribe`): it gets SHUTDOWN instead of SUBSCRIBED.
@@ -777,6 +860,7 @@ class Agent(Actor):
             stream.close()
             return stream
         executor.state = "RUNNING"
+        self.checkpointer.http_marker(executor.framework_id, executor.id, executor.container_id)
         stream.send(
             {
                 "type": "SUBSCRIBED",
@@ -859,6 +943,26 @@ class Agent(Actor):
         self._enqueue(
             executor.framework_id, executor.id, executor.container_id, executor.process, status
         )
+
+    # -- checkpointing at launch (checkpoint.py) ------------------------------------------------
+
+    def _checkpoint_run(self, run: Run) -> None:
+        """What Mesos checkpoints for a command task: the ExecutorInfo it generated for its
+        command executor, and the task."""
+        info = {
+            "executor_id": {"value": run.task_id},
+            "framework_id": {"value": run.framework_id},
+            "name": f"Command Executor (Task: {run.task_id})",
+            "source": run.task_id,
+            "command": run.command,
+        }
+        self.checkpointer.executor(run.framework_id, info, run.container_id, generated=True)
+        self.checkpointer.task(run.framework_id, run.task_id, run.container_id, run.task)
+
+    def _checkpoint_pid(
+        self, framework_id: str, executor_id: str, container_id: str, pid: int
+    ) -> None:
+        self.checkpointer.forked(framework_id, executor_id, container_id, pid, start_time(pid))
 
     # -- kill_executor and kill_task_process (fault injection) ----------------------------------
 

@@ -645,7 +645,7 @@ class Master(Actor):
             state = "TASK_LOST"
         extra: dict[str, Any] = {}
         if task.executor_id:
-            extra["executor_id"] = {"value": task.executor_id}
+            extra["executor_id"] = task.executor_id  # task_status wraps it
         framework.send(
             {
                 "type": "UPDATE",
@@ -763,6 +763,12 @@ class Master(Actor):
         agent = self.agents.get(agent_id)
         if agent is not None:
             agent.last_pong = time.monotonic()
+
+    def exited(self, pid: str) -> None:
+        """libprocess's `exited` for an agent this master links to: its process died and the
+        socket closed (`Master::exited`); see agents.agent_exited. Not a link message: the
+        link itself reports it (`link.monitor`)."""
+        agents.agent_exited(self, pid)
 
     def mark_unreachable(self, agent: AgentRecord, why: str) -> None:
         """The agent is gone (`Master::markUnreachable`); see agents.mark_unreachable."""
