@@ -10,17 +10,9 @@ appended. The messages are Mesos's, word for word, so that a sandbox reads the s
 
 `Fetcher.fetch` blocks for as long as the downloads take, so the agent calls it on a worker
 thread and dispatches the outcome back to its actor, as MesosContainerizer goes on with
-`defer(self(), ...)` once the fetch is over:
-
-    def _fetch(self, run: Run, user: str | None) -> None:  # on a worker thread
-        try:
-            self.fetcher.fetch(run.container_id, run.command, run.directory, user)
-        except FetchError as error:
-            # slave.cpp `executorLaunched`: TASK_FAILED, SOURCE_AGENT,
-            # REASON_CONTAINER_LAUNCH_FAILED.
-            self.dispatch(self._launch_failed, run, f"Failed to launch container: {error}")
-        else:
-            self.dispatch(self._launch, run)
+`defer(self(), ...)` once the fetch is over (agent/slave.py `Agent._fetch`); a failure becomes
+TASK_FAILED, SOURCE_AGENT, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container: " and
+the FetchError's text (slave.cpp `executorLaunched`).
 
 One `Fetcher` serves all of an agent's fetches at once, as Mesos runs one mesos-fetcher per
 container; only the cache's books are shared, under a lock.
