@@ -135,6 +135,12 @@ class Actor:
                 fn, args, future = self._mailbox.get(timeout=timeout)
             except queue.Empty:
                 continue
+            if not self._running:
+                # Stopped while it waited: what was still in the mailbox never runs (a
+                # process launch that a fetch's end queued must not happen after death).
+                if future is not None and not future.done():
+                    future.set_exception(Stopped(f"{self.name} is stopped"))
+                break
             self._run(fn, args, future)
 
     def _run(self, fn: Callable[..., Any], args: tuple, future: Future | None) -> None:

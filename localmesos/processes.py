@@ -98,6 +98,12 @@ class Adopted:
         self._start = start
         self._exit = ended
 
+    def ended(self) -> bool:
+        """Whether it has ended already (it may have while no agent watched it)."""
+        if self._exit is not None:
+            return self._exit.done.is_set()
+        return start_time(self.pid) != self._start
+
     def wait(self) -> int | None:
         """Its wait status once it has ended; None if nobody could know it (a process that
         this launcher did not start: Mesos's "terminated with unknown status")."""

@@ -7,7 +7,7 @@ meta directory (src/slave/paths.cpp, src/slave/state.cpp):
             executors/<executor ID>/executor.info, executor_generated_for_command_task
                 runs/latest -> <container ID>
                 runs/<container ID>/pids/forked.pid, pids/forked.starttime
-                runs/<container ID>/http.marker, executor.sentinel
+                runs/<container ID>/http.marker, executor.sentinel, command_executor.kill
                 runs/<container ID>/tasks/<task ID>/task.info, task.updates
 
 `slave.info` is written for every agent once it has registered; the rest only for frameworks
@@ -18,10 +18,13 @@ written whole to a temporary file in its directory and renamed over the old one
 (`state::checkpoint`); `task.updates` is appended to, one JSON record per line, as Mesos
 appends length-prefixed records (`TaskStatusUpdateStream::handle`).
 
-Two differences: `pids/forked.starttime` is localmesos's own (when the process started, in
+Three differences: `pids/forked.starttime` is localmesos's own (when the process started, in
 clock ticks since boot, so that a recovering agent never adopts a process that merely reuses
-the pid), and there is no `meta/slaves/latest` link, since the agents of one LocalCluster
-share a work directory: a restarted agent is told its ID instead of reading it there.
+the pid); so is `command_executor.kill`, the kill under way of a command task (when it began,
+its grace, when SIGKILL is due), since the agent plays the command executor and a kill must
+outlive the agent as it outlives it in mesos-executor; and there is no `meta/slaves/latest`
+link, since the agents of one LocalCluster share a work directory: a restarted agent is told
+its ID instead of reading it there.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from localmesos.agent.containerizer import relink
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent
+    from localmesos.agent.slave import Agent, Run
 
 log = logging.getLogger("localmesos.agent")
 
@@ -171,6 +174,13 @@ class Checkpointer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
 
+    def command_kill(self, run: Run, kill: dict) -> None:
+        """The command executor's kill under way: {"grace", "started", "escalation_at"}, the
+        times in seconds since the epoch."""
+        if self.checkpoints(run.framework_id):
+            run_dir = self._run_dir(run.framework_id, run.task_id, run.container_id)
+            write_json(run_dir / "command_executor.kill", kill)
+
     def sentinel(self, framework_id: str, executor_id: str, container_id: str) -> None:
         """The run is over: a recovering agent restores it as completed."""
         if self.checkpoints(framework_id):
@@ -199,6 +209,7 @@ class RunState:
     http: bool  # http.marker: it had subscribed over HTTP
     completed: bool  # executor.sentinel
     tasks: list[TaskState] = field(default_factory=list)
+    kill: dict | None = None  # command_executor.kill
 
 
 @dataclass
@@ -276,6 +287,8 @@ def _read_run(runs: Path, rebooted: bool, state: AgentState) -> RunState | None:
         (directory / "http.marker").exists(),
         (directory / "executor.sentinel").exists(),
     )
+    if (directory / "command_executor.kill").exists():
+        run.kill = _json(directory / "command_executor.kill", state)
     for task in _children(directory / "tasks"):
         info = _json(task / "task.info", state)
         if info is None:

@@ -7,11 +7,11 @@ on its thread (`agent.call`).
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
 from localmesos.agent import files, monitor
+from localmesos.agent.command_executor import EXECUTOR_OVERHEAD, executor_name
 from localmesos.agent.operator import api_endpoint, flags_json, framework_ids
 from localmesos.link import AGENT_MESSAGES, decode_link_message
 from localmesos.master.http import parse_call
@@ -137,10 +137,9 @@ def validate_executor_call(call: dict) -> str | None:
 
 
 def executor_json(agent: Agent, run: Run) -> dict:
-    command = run.command
-    shown = command.get("value", "")
-    if not command.get("shell", True):
-        shown = " ".join(shlex.quote(a) for a in command.get("arguments") or [shown])
+    """A command executor as `ExecutorWriter` shows it (slave/http.cpp): the name and the
+    resources that `Slave::getExecutorInfo` gives it, its own 0.1 cpus and 32 MB added to its
+    task's while the task lives (`Executor::allocatedResources`), and no `type`."""
     task = {
         "id": run.task_id,
         "name": run.task.get("name", ""),
@@ -150,16 +149,16 @@ def executor_json(agent: Agent, run: Run) -> dict:
         "state": run.state,
         "resources": run.resources.to_flat(),
     }
-    live = (run.framework_id, run.task_id) in agent.runs
+    live = (run.framework_id, run.task_id) in agent.runs and not protocol.is_terminal(run.state)
+    resources = EXECUTOR_OVERHEAD + run.resources if live else EXECUTOR_OVERHEAD
     return {
         "id": run.task_id,
-        "name": f"Command Executor (Task: {run.task_id}) (Command: sh -c '{shown}')",
+        "name": executor_name(run.task),
         "source": run.task_id,
         "container": run.container_id,
         "directory": str(run.directory),
-        "resources": run.resources.to_flat(),
+        "resources": resources.to_flat(),
         "role": "*",
-        "type": "COMMAND",
         "framework_id": run.framework_id,
         "tasks": [task] if live else [],
         "queued_tasks": [],

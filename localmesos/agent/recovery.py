@@ -20,8 +20,12 @@ Mesos's agent does (src/slave/slave.cpp `Slave::recover`, `_recover`, `__recover
 5. It writes `meta/boot_id` and reregisters with the master as the agent it was, reporting
    what it runs; its pending status updates go out again.
 
-Command tasks recover too: here the command executor is the agent's own code, so the agent
-adopts the task's process itself and "reconnects" at once.
+Command tasks recover too: here the command executor is the agent's own code
+(command_executor.py), so the agent adopts the task's process itself and "reconnects" at once,
+writing in the sandbox what mesos-executor logs when its agent asks it to reconnect, and
+carrying on a kill that was under way. A command task whose process never started (the agent
+died while its URIs were fetched) has an executor that never ran: TASK_FAILED,
+REASON_EXECUTOR_TERMINATED, as Mesos reports an executor whose container is gone.
 
 Frameworks that do not checkpoint left nothing on disk, and nothing of theirs runs any more:
 their executors ended when the agent died (`Agent.exit`), as Mesos's executor libraries end
@@ -138,7 +142,8 @@ def _recover_executor(agent: Agent, framework_id: str, recovered: ExecutorState)
 
 
 def _recover_command(agent: Agent, framework_id: str, recovered: ExecutorState) -> None:
-    from localmesos.agent.slave import Run
+    from localmesos.agent.command_executor import CommandExecutor, shutdown_grace
+    from localmesos.agent.slave import SHUTDOWN_GRACE, Run
 
     run_state = recovered.run
     assert run_state is not None
@@ -152,7 +157,9 @@ def _recover_command(agent: Agent, framework_id: str, recovered: ExecutorState) 
         run_state.container_id,
         _sandbox(agent, framework_id, recovered.id, run_state.container_id),
         Resources.from_json(task.info.get("resources", [])),
+        shutdown_grace=shutdown_grace(task.info, SHUTDOWN_GRACE),
     )
+    run.executor = CommandExecutor(agent, run)
     run.state = _replay(agent, framework_id, task.id, task.records)
     if run_state.completed or is_terminal(run.state):
         agent.completed_runs.append(run)
@@ -166,6 +173,11 @@ def _recover_command(agent: Agent, framework_id: str, recovered: ExecutorState) 
         return
     run.process = process
     log.info("%s: recovered command task %s (pid %d)", agent.name, run.task_id, process.pid)
+    ended = process.ended()
+    if not ended:
+        run.executor.reconnected()
+    if run_state.kill is not None:
+        run.executor.resume_kill(run_state.kill, escalate=not ended)
     _watch(agent, process, lambda status: _command_gone(agent, run, status))
 
 

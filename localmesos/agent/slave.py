@@ -1,14 +1,18 @@
 """The agent actor (src/slave/slave.cpp): finds the leading master and (re)registers with it,
-answers its pings, runs command tasks as local processes the way Mesos's command executor
-does, and runs frameworks' own executors behind the v1 executor API, from launch to exit.
+answers its pings, fetches each executor's URIs into its sandbox, runs command tasks as local
+processes the way Mesos's command executor does (playing that executor itself, see
+command_executor.py), and runs frameworks' own executors behind the v1 executor API, from
+launch to exit.
 
 Comments cite the Mesos sources each behaviour follows; localmesos/CONFORMANCE.md lists them
 all, with the tests that show them.
 
 Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
-status_updates.py (the status update manager), containerizer.py (sandboxes, environment,
-commands), checkpoint.py and recovery.py (what survives a restart, and how the agent comes
-back); processes are started and killed by localmesos.processes.
+status_updates.py (the status update manager), containerizer.py (sandboxes, what containers
+are refused, environment, commands), command_executor.py (the command executor's log, kills
+and accounting), checkpoint.py and recovery.py (what survives a restart, and how the agent
+comes back); processes are started and killed by localmesos.processes, URIs fetched by
+localmesos.fetcher.
 
 An agent dies in one of two ways (LocalCluster's `kill_agent` and `kill_host`): as a process
 (`exit`), which closes its sockets, so that the master hears of it at once and the executors
@@ -34,18 +38,21 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
+from localmesos.agent import command_executor as cmd
 from localmesos.agent import monitor, recovery
 from localmesos.agent.checkpoint import Checkpointer
 from localmesos.agent.containerizer import (
     command_argv,
     create_sandbox,
     executor_environment,
+    refuse_container,
     relink,
     wait_status,
 )
 from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
 from localmesos.election import SESSION_TIMEOUT, Detector
+from localmesos.fetcher import Fetcher, FetchError
 from localmesos.processes import Adopted, Launcher, start_time
 from localmesos.protocol import is_terminal, task_status
 from localmesos.resources import Resources
@@ -54,7 +61,7 @@ from localmesos.web import EventStream, Server
 log = logging.getLogger("localmesos.agent")
 
 # The command executor's default grace between SIGTERM and SIGKILL (launcher/executor.cpp).
-KILL_GRACE = 3.0
+KILL_GRACE = cmd.KILL_GRACE
 # slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD.
 SHUTDOWN_GRACE = 5.0
 # slave/constants.hpp EXECUTOR_REGISTRATION_TIMEOUT (flag --executor_registration_timeout).
@@ -76,11 +83,14 @@ class Run:
     container_id: str
     directory: Path
     resources: Resources
+    shutdown_grace: float = SHUTDOWN_GRACE  # its ExecutorInfo's (`Slave::getExecutorInfo`)
     process: subprocess.Popen | Adopted | None = None
     state: str = "TASK_STAGING"
-    killed: bool = False
+    # Killed ("killed") or shut down ("shutdown") while its URIs were being fetched: the
+    # fetch's outcome is then ignored.
+    abandoned: str | None = None
     executor_terminated: bool = False
-    kill_timer: Timer | None = None
+    executor: cmd.CommandExecutor = field(init=False, repr=False)
 
     @property
     def task_id(self) -> str:
@@ -166,6 +176,7 @@ class Agent(Actor):
         registration_retry_max: float = REGISTER_RETRY_INTERVAL_MAX,
         agent_id: str | None = None,
         executor_reregistration_timeout: float = recovery.EXECUTOR_REREGISTRATION_TIMEOUT,
+        fetcher_cache_dir: Path | None = None,
     ) -> None:
         """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``."""
         super().__init__(name)
@@ -206,6 +217,9 @@ class Agent(Actor):
         self.master_info: dict | None = None
         self.hostname = protocol.hostname_for(ip)
         self.server = Server(ip, port, functools.partial(route, self), name)
+        # --fetcher_cache_dir: Mesos's default, <tmp>/mesos/fetch, is emptied by each agent
+        # that starts; agents here share a work directory, so each has its own cache in it.
+        self.fetcher = Fetcher(fetcher_cache_dir or work_dir / "fetch" / f"{ip}-{self.port}")
         self.start_time = time.time()
         self.frameworks: dict[str, dict] = {}  # framework ID -> FrameworkInfo
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
@@ -269,14 +283,21 @@ class Agent(Actor):
         for the agent to come back; the others end, as Mesos's executor libraries end them
         when their agent goes and their framework does not checkpoint
         (src/exec/exec.cpp `ExecutorProcess::exited`, src/executor/executor.cpp). pymesos's
-        executor would wait whatever MESOS_CHECKPOINT says, so the agent does it for it."""
+        executor would wait whatever MESOS_CHECKPOINT says, so the agent does it for it; it
+        also plays its command tasks' executor, and writes what that one logs. Fetches under
+        way stop, and their containers never start: a restarted agent finds them without a
+        process."""
         if self.death is not None:
             return
         self.death = "process"
         self.stop_actor(wait=True)  # no message is left half done
         self.fail_pending_calls()
+        self.fetcher.stop()
         if self._detector is not None:
             self._detector.stop()
+        for run in self.runs.values():
+            if run.process is not None:
+                run.executor.agent_exited(self.checkpointer.checkpoints(run.framework_id))
         for framework_id, process in self._processes():
             if not self.checkpointer.checkpoints(framework_id):
                 self.launcher.kill_group(process.pid)
@@ -290,6 +311,7 @@ class Agent(Actor):
             return
         self.death = "host"
         self.stop_actor(wait=False)
+        self.fetcher.stop()
         if self._detector is not None:
             self._detector.stop()
         self.server.stop()
@@ -539,32 +561,96 @@ class Agent(Actor):
             container_id,
             directory,
             Resources.from_json(task.get("resources", [])),
+            shutdown_grace=cmd.shutdown_grace(task, SHUTDOWN_GRACE),
         )
+        run.executor = cmd.CommandExecutor(self, run)
         self.runs[(framework_id, task_id)] = run
         self._checkpoint_run(run)
-        # The command executor reports STARTING before it spawns the command (MESOS-7941).
-        self._executor_update(run, "TASK_STARTING")
-        try:
-            argv, executable = command_argv(run.command)
-            run.process = self.launcher.spawn(
-                argv,
-                executable=executable,
-                cwd=directory,
-                env=executor_environment(
-                    self, framework_id, task_id, directory, run.command, SHUTDOWN_GRACE
-                )
-                | {"MESOS_TASK_ID": task_id},
+        # The command executor's ExecutorInfo carries the task's ContainerInfo and URIs
+        # (`Slave::getExecutorInfo`): its container may be refused, then its URIs fetched,
+        # before the executor starts.
+        refused = refuse_container(task.get("container"))
+        if refused is not None:
+            self._launch_failed(run, *refused)
+        elif run.command.get("uris"):
+            self._fetch(
+                container_id,
+                run.command,
+                directory,
+                framework_info.get("user"),
+                functools.partial(self._run_fetched, run),
             )
-            self._checkpoint_pid(framework_id, task_id, container_id, run.process.pid)
-        except OSError as error:
-            self._executor_update(
-                run, "TASK_FAILED", message=f"Failed to launch the command: {error}"
+        else:
+            self._launch_command(run)
+
+    def _fetch(
+        self,
+        container_id: str,
+        command: dict,
+        directory: Path,
+        user: str | None,
+        then: Callable[[str | None], None],
+    ) -> None:
+        """Fetch ``command``'s URIs into ``directory`` on a thread of its own (a download may
+        take minutes), then call ``then`` with the error, or None, on the agent's thread, as
+        MesosContainerizer goes on with `defer(self(), ...)` once mesos-fetcher is done."""
+
+        def fetch() -> None:
+            try:
+                self.fetcher.fetch(container_id, command, directory, user)
+            except FetchError as error:
+                self.dispatch(then, str(error))
+            except Exception as error:  # a bug in the fetcher must fail the launch, not hang it
+                log.exception("%s: fetching for container %s failed", self.name, container_id)
+                self.dispatch(
+                    then, f"Failed to fetch all URIs for container '{container_id}': {error!r}"
+                )
+            else:
+                self.dispatch(then, None)
+
+        threading.Thread(target=fetch, daemon=True, name=f"fetch-{container_id[:8]}").start()
+
+    def _run_fetched(self, run: Run, error: str | None) -> None:
+        if run.abandoned == "killed":
+            # Killed during the fetch, and answered for by the agent: the executor starts all
+            # the same, and is told to shut down at once (`Slave::registerExecutor`).
+            if error is None:
+                run.executor.shutdown_before_launch()
+            self._executor_done(run)
+        elif run.abandoned == "shutdown":
+            # `Slave::executorLaunched` destroys the container of an executor shut down meanwhile.
+            self._agent_update(
+                run,
+                "TASK_FAILED",
+                reason="REASON_EXECUTOR_TERMINATED",
+                message="Executor terminated",
             )
             self._executor_done(run)
+        elif error is not None:
+            self._launch_failed(
+                run, "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {error}"
+            )
+        else:
+            self._launch_command(run)
+
+    def _launch_failed(self, run: Run, reason: str, message: str) -> None:
+        """The container did not start: the agent reports the task (`Slave::executorLaunched`,
+        `Slave::sendExecutorTerminatedStatusUpdate`); the command executor never ran, so there
+        is no TASK_STARTING."""
+        log.info(
+            "%s: container %s of task %s: %s", self.name, run.container_id, run.task_id, message
+        )
+        self._agent_update(run, "TASK_FAILED", reason=reason, message=message)
+        self._executor_done(run)
+
+    def _launch_command(self, run: Run) -> None:
+        if not run.executor.launch():
+            self._executor_done(run)
             return
-        self._executor_update(run, "TASK_RUNNING")
+        assert run.process is not None
+        self._checkpoint_pid(run.framework_id, run.task_id, run.container_id, run.process.pid)
         threading.Thread(
-            target=self._wait, args=(run,), daemon=True, name=f"wait-{task_id}"
+            target=self._wait, args=(run,), daemon=True, name=f"wait-{run.task_id}"
         ).start()
 
     def _wait(self, run: Run) -> None:
@@ -573,11 +659,10 @@ class Agent(Actor):
         self.dispatch(self._exited, run, status)
 
     def _exited(self, run: Run, status: int) -> None:
-        if run.kill_timer:
-            run.kill_timer.cancel()
         if run.executor_terminated:
             # The executor itself died: the agent reports what it still had
             # (`Slave::sendExecutorTerminatedStatusUpdate`).
+            run.executor.stop_escalation()
             self._agent_update(
                 run,
                 "TASK_FAILED",
@@ -585,13 +670,7 @@ class Agent(Actor):
                 message="Executor terminated",
             )
         else:
-            how = wait_status(status)
-            if run.killed:
-                self._executor_update(run, "TASK_KILLED", message=f"Command {how}")
-            elif status == 0:
-                self._executor_update(run, "TASK_FINISHED", message=f"Command {how}")
-            else:
-                self._executor_update(run, "TASK_FAILED", message=f"Command {how}")
+            run.executor.reaped(status)
         self._executor_done(run)
 
     def _executor_done(self, run: Run) -> None:
@@ -607,24 +686,28 @@ class Agent(Actor):
             self._kill_on_executor(executor, task_id, kill_policy)
             return
         run = self.runs.get((framework_id, task_id))
-        if run is None or run.process is None or run.killed:
+        if run is None or run.abandoned is not None:
             return
-        # The KILL's policy wins over the task's own (launcher/executor.cpp `killTask`).
-        grace = KILL_GRACE
-        for policy in (kill_policy, run.task.get("kill_policy")):
-            if policy and "grace_period" in policy:
-                grace = policy["grace_period"].get("nanoseconds", 0) / 1e9
-                break
-        framework = self.frameworks.get(framework_id, {})
-        if any(c.get("type") == "TASK_KILLING_STATE" for c in framework.get("capabilities", [])):
-            self._executor_update(run, "TASK_KILLING")
-        self._terminate(run, grace)
+        if run.process is not None:
+            run.executor.kill(kill_policy)
+        elif run.state == "TASK_STAGING":
+            # Its executor has not registered yet (the URIs are being fetched): the agent
+            # answers (`Slave::kill`, REGISTERING).
+            run.abandoned = "killed"
+            self._agent_update(
+                run,
+                "TASK_KILLED",
+                reason="REASON_TASK_KILLED_DURING_LAUNCH",
+                message="Killed before delivery to the executor",
+            )
 
-    def _terminate(self, run: Run, grace: float) -> None:
-        assert run.process is not None
-        run.killed = True
-        self.launcher.kill_group(run.process.pid, signal.SIGTERM)
-        run.kill_timer = self.after(grace, self.launcher.kill_group, run.process.pid)
+    def _shutdown_command(self, run: Run) -> None:
+        if run.abandoned is not None:
+            return
+        if run.process is not None:
+            run.executor.shutdown()
+        elif run.state == "TASK_STAGING":
+            run.abandoned = "shutdown"  # still fetching
 
     def _kill_on_executor(self, executor: Executor, task_id: str, policy: dict | None) -> None:
         if task_id in executor.queued:
@@ -649,17 +732,15 @@ class Agent(Actor):
         if executor is not None:
             self._shutdown(executor)
             return
-        # The command executor answers SHUTDOWN by killing its task
-        # (launcher/executor.cpp `CommandExecutor::shutdown`).
         run = self.runs.get((framework_id, executor_id))
-        if run is not None and run.process is not None and not run.killed:
-            self._terminate(run, SHUTDOWN_GRACE)
+        if run is not None:
+            self._shutdown_command(run)
 
     def on_shutdown_framework(self, framework_id: str) -> None:
         self.removed_frameworks.add(framework_id)
         for key, run in list(self.runs.items()):
-            if key[0] == framework_id and run.process is not None and not run.killed:
-                self._terminate(run, SHUTDOWN_GRACE)
+            if key[0] == framework_id:
+                self._shutdown_command(run)
         for key, executor in list(self.executors.items()):
             if key[0] == framework_id:
                 self._shutdown(executor)
@@ -724,6 +805,9 @@ class Agent(Actor):
             executor.queued.append(task_id)
 
     def _launch_executor(self, framework_id: str, info: dict) -> Executor:
+        """`Slave::launchExecutor`: a sandbox, then the container: refused if it asks for an
+        image, else the URIs fetched, else the executor's process. The registration timer runs
+        from the launch request on, fetch included."""
         container_id, directory = create_sandbox(self, framework_id, info["executor_id"]["value"])
         executor = Executor(
             framework_id,
@@ -734,15 +818,60 @@ class Agent(Actor):
         )
         self.executors[(framework_id, executor.id)] = executor
         self.checkpointer.executor(framework_id, info, container_id)
+        refused = refuse_container(info.get("container"))
+        if refused is not None:
+            # Its tasks fail once they are queued on it (the caller queues them next).
+            executor.termination = refused
+            self.dispatch(self._executor_exited, executor, -1)
+            return executor
+        executor.registration_timer = self.after(
+            self.executor_registration_timeout, self._registration_timeout, executor
+        )
+        if executor.command.get("uris"):
+            self._fetch(
+                container_id,
+                executor.command,
+                directory,
+                self.frameworks.get(framework_id, {}).get("user"),
+                functools.partial(self._executor_fetched, executor),
+            )
+        else:
+            self._spawn_executor(executor)
+        return executor
+
+    def _executor_fetched(self, executor: Executor, error: str | None) -> None:
+        if executor.state == "TERMINATED":
+            return  # destroyed during the fetch (registration timeout)
+        if error is not None:
+            executor.termination = (
+                "REASON_CONTAINER_LAUNCH_FAILED",
+                f"Failed to launch container: {error}",
+            )
+            self._executor_exited(executor, -1)
+        elif executor.state == "TERMINATING":
+            # Shut down during the fetch: `Slave::executorLaunched` destroys the container.
+            self._executor_exited(executor, -1)
+        else:
+            self._spawn_executor(executor)
+
+    def _spawn_executor(self, executor: Executor) -> None:
+        directory = executor.directory
         try:
-            argv, executable = command_argv(executor.command)
+            argv, executable = command_argv(executor.command, directory)
             env = executor_environment(
-                self, framework_id, executor.id, directory, executor.command, executor.grace
+                self,
+                executor.framework_id,
+                executor.id,
+                directory,
+                executor.command,
+                executor.grace,
             )
             executor.process = self.launcher.spawn(
                 argv, executable=executable, cwd=directory, env=env
             )
-            self._checkpoint_pid(framework_id, executor.id, container_id, executor.process.pid)
+            self._checkpoint_pid(
+                executor.framework_id, executor.id, executor.container_id, executor.process.pid
+            )
         except OSError as error:
             # The container never started: its tasks fail once they are queued on it.
             executor.termination = (
@@ -750,18 +879,14 @@ class Agent(Actor):
                 f"Failed to launch container: {error}",
             )
             self.dispatch(self._executor_exited, executor, -1)
-            return executor
-        executor.registration_timer = self.after(
-            self.executor_registration_timeout, self._registration_timeout, executor
-        )
+            return
         threading.Thread(
             target=self._wait_executor,
             args=(executor, executor.process),
             daemon=True,
             name=f"wait-{executor.id}",
         ).start()
-        log.info("launched executor %s of framework %s", executor.id, framework_id)
-        return executor
+        log.info("launched executor %s of framework %s", executor.id, executor.framework_id)
 
     def _wait_executor(self, executor: Executor, process: subprocess.Popen) -> None:
         status = self.launcher.reap(process)
@@ -779,9 +904,14 @@ class Agent(Actor):
         self._destroy(executor)
 
     def _destroy(self, executor: Executor) -> None:
-        """Kill the executor's whole process group; its waiter reports the exit."""
-        if executor.process is not None and executor.state != "TERMINATED":
+        """Kill the executor's whole process group; its waiter reports the exit. An executor
+        whose URIs are still being fetched has no process yet: it ends now."""
+        if executor.state == "TERMINATED":
+            return
+        if executor.process is not None:
             self.launcher.kill_group(executor.process.pid)
+        else:
+            self._executor_exited(executor, -1)
 
     def _shutdown(self, executor: Executor) -> None:
         """SHUTDOWN, then the kill once the grace period is over (slave.cpp
@@ -947,15 +1077,10 @@ class Agent(Actor):
     # -- checkpointing at launch (checkpoint.py) ------------------------------------------------
 
     def _checkpoint_run(self, run: Run) -> None:
-        """What Mesos checkpoints for a command task: the ExecutorInfo it generated for its
-        command executor, and the task."""
-        info = {
-            "executor_id": {"value": run.task_id},
-            "framework_id": {"value": run.framework_id},
-            "name": f"Command Executor (Task: {run.task_id})",
-            "source": run.task_id,
-            "command": run.command,
-        }
+        """What Mesos checkpoints for a command task as it queues it on its executor, before
+        any fetch (`Slave::_run`): the ExecutorInfo it generated for its command executor, and
+        the task."""
+        info = cmd.executor_info(run)
         self.checkpointer.executor(run.framework_id, info, run.container_id, generated=True)
         self.checkpointer.task(run.framework_id, run.task_id, run.container_id, run.task)
 
@@ -987,7 +1112,8 @@ class Agent(Actor):
 
     # -- status updates -------------------------------------------------------------------------
 
-    def _executor_update(self, run: Run, state: str, message: str | None = None) -> None:
+    def executor_update(self, run: Run, state: str, message: str | None = None) -> None:
+        """An update from a command executor (SOURCE_EXECUTOR, no reason)."""
         run.state = state
         status = task_status(run.task_id, state, "SOURCE_EXECUTOR", message=message, with_uuid=True)
         self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)

@@ -153,6 +153,10 @@ def validate_task(
             error = f"Task uses invalid resources: {problem}"
     if error is None and not resources:
         error = "Task uses no resources"
+    if error is None and "container" in info:
+        problem = validate_container_info(info["container"])
+        if problem is not None:
+            error = f"Task's `ContainerInfo` is invalid: {problem}"
     if error is None and ("command" in info) == ("executor" in info):
         error = (
             "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
@@ -200,6 +204,10 @@ def validate_executor(
     grace = executor_info.get("shutdown_grace_period", {}).get("nanoseconds", 0)
     if grace < 0:
         return "ExecutorInfo's 'shutdown_grace_period' must be non-negative", None
+    if "container" in executor_info:
+        problem = validate_container_info(executor_info["container"])
+        if problem is not None:
+            return f"Executor's `ContainerInfo` is invalid: {problem}", None
     given = executor_info.get("framework_id", {}).get("value")
     if given is not None and given != framework.id:
         return (
@@ -238,6 +246,18 @@ def validate_executor(
                 "32MB" if name == "mem" else minimum,
             )
     return None, Executor(info, framework.id, agent.id, resources)
+
+
+def validate_container_info(container: dict) -> str | None:
+    """common/validation.cpp `validateContainerInfo`, but for volumes, which localmesos does
+    not mount. What passes may still be refused by the agent's containerizer
+    (agent/containerizer.py `refuse_container`)."""
+    if container.get("type") == "DOCKER":
+        if "docker" not in container:
+            return "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo"
+        if any(p.get("key") == "name" for p in container["docker"].get("parameters", [])):
+            return "Parameter in DockerInfo must not be 'name'"
+    return None
 
 
 def resources_text(resources: Resources, role: str) -> str:

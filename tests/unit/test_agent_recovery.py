@@ -1,6 +1,7 @@
-"""The pieces of agent recovery that need no cluster: status update streams replayed from their
-records and duplicates dropped (src/slave/task_status_update_manager.cpp), the meta directory
-read back (src/slave/state.cpp), and processes adopted by their pid and start time."""
+"""The pieces of agent death and recovery that need no cluster: status update streams replayed
+from their records and duplicates dropped (src/slave/task_status_update_manager.cpp), the meta
+directory read back (src/slave/state.cpp), processes adopted by their pid and start time, and a
+fetch that its agent's death stops."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import pytest
 from localmesos.actors import Timer
 from localmesos.agent.checkpoint import append_record, read_state, write_json, write_text
 from localmesos.agent.status_updates import StatusUpdateManager
+from localmesos.fetcher import Fetcher, FetchError
 from localmesos.processes import Launcher, start_time
+from tests.unit.test_fetcher import Server
 
 
 class FakeActor:
@@ -149,8 +152,10 @@ def test_a_process_is_adopted_only_if_it_is_the_one_that_started_then(
     assert launcher.adopt(process.pid, started + 1) is None  # another process with that pid
     adopted = launcher.adopt(process.pid, started)
     assert adopted is not None and adopted.pid == process.pid
+    assert not adopted.ended()
     launcher.kill_group(process.pid)
     assert adopted.wait() == signal.SIGKILL  # the raw wait status, as the reaper saw it
+    assert adopted.ended()
     # Ended, it can still be adopted, with its end known.
     again = launcher.adopt(process.pid, started)
     assert again is not None and again.wait() == signal.SIGKILL
@@ -166,3 +171,59 @@ def test_a_task_updates_file_holds_one_json_record_per_line(tmp_path: Path) -> N
         {"type": "ACK", "uuid": "a"},
         {"type": "ACK", "uuid": "b"},
     ]
+
+
+def test_a_fetch_stops_between_two_reads_when_its_agent_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Agent.exit` and `crash` stop their fetcher: a download under way writes nothing more
+    and logs nothing more (neither `Fetched` nor a failure), and no later fetch starts."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # the server is on loopback
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    started, release = threading.Event(), threading.Event()
+
+    def slow(handler: Any) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "10")
+        handler.end_headers()
+        handler.wfile.write(b"12345")
+        handler.wfile.flush()
+        started.set()
+        release.wait(10)
+        handler.wfile.write(b"67890")
+
+    server = Server()
+    server.routes["/slow.txt"] = slow
+    fetcher = Fetcher(tmp_path / "cache")
+    outcome: list[BaseException | None] = []
+
+    def fetch() -> None:
+        try:
+            fetcher.fetch("c1", {"uris": [{"value": server.url("/slow.txt")}]}, sandbox)
+        except FetchError as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    try:
+        thread.start()
+        assert started.wait(10)
+        fetcher.stop()
+        release.set()
+        thread.join(10)
+    finally:
+        release.set()
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    assert [str(error) for error in outcome] == ["The fetcher was stopped"]
+    # Stopped as the response came (nothing opened) or at its first read (nothing written).
+    downloaded = sandbox / "slow.txt"
+    assert not downloaded.exists() or downloaded.read_bytes() == b""
+    stderr = (sandbox / "stderr").read_text()
+    assert "Downloading resource from" in stderr
+    assert "Fetched" not in stderr and "EXIT" not in stderr
+    with pytest.raises(FetchError, match="The fetcher was stopped"):
+        fetcher.fetch("c2", {"uris": [{"value": server.url("/slow.txt")}]}, sandbox)
