@@ -10,7 +10,7 @@ appended. The messages are Mesos's, word for word, so that a sandbox reads the s
 
 `Fetcher.fetch` blocks for as long as the downloads take, so the agent calls it on a worker
 thread and dispatches the outcome back to its actor, as MesosContainerizer goes on with
-`defer(self(), ...)` once the fetch is over (agent/slave.py `Agent._fetch`); a failure becomes
+`defer(self(), ...)` once the fetch is over (agent/containerizer.py `fetch`); a failure becomes
 TASK_FAILED, SOURCE_AGENT, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container: " and
 the FetchError's text (slave.cpp `executorLaunched`).
 

@@ -39,9 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localmesos.agent.containerizer import relink
+from localmesos.processes import start_time
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Run
+    from localmesos.agent.command_tasks import Run
+    from localmesos.agent.slave import Agent
 
 log = logging.getLogger("localmesos.agent")
 
@@ -138,11 +140,11 @@ class Checkpointer:
         (directory / "runs" / container_id).mkdir(parents=True, exist_ok=True)
         relink(directory / "runs" / "latest", container_id)
 
-    def forked(
-        self, framework_id: str, executor_id: str, container_id: str, pid: int, start: int | None
-    ) -> None:
+    def forked(self, framework_id: str, executor_id: str, container_id: str, pid: int) -> None:
+        """The pid that the containerizer forked, and when that process started."""
         if not self.checkpoints(framework_id):
             return
+        start = start_time(pid)
         pids = self._run_dir(framework_id, executor_id, container_id) / "pids"
         write_text(pids / "forked.pid", str(pid))
         write_text(pids / "forked.starttime", "" if start is None else str(start))

@@ -33,7 +33,8 @@ from localmesos.protocol import MESOS_VERSION, format_duration
 from localmesos.resources import Resources
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Run
+    from localmesos.agent.command_tasks import Run
+    from localmesos.agent.slave import Agent
 
 # slave/constants.hpp DEFAULT_EXECUTOR_CPUS and DEFAULT_EXECUTOR_MEM: the allowance the agent
 # adds for every command executor (`Slave::getExecutorInfo`). The master never counts it.

@@ -1,5 +1,6 @@
 """Where and how an executor runs: its sandbox in the Mesos layout (src/slave/paths.cpp
-`createExecutorDirectory`), what the Mesos containerizer refuses to run, its environment
+`createExecutorDirectory`), what the Mesos containerizer refuses to run, the fetch of its URIs
+off the agent's thread (`MesosContainerizerProcess::fetch`), its environment
 (src/slave/slave.cpp `executorEnvironment`), its command as an argv (the Mesos containerizer's
 launch, src/slave/containerizer/mesos/launch.cpp), and how its end is worded (stout's
 WSTRINGIFY). Processes themselves are started, watched and killed by
@@ -8,16 +9,25 @@ WSTRINGIFY). Processes themselves are started, watched and killed by
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
+from localmesos.fetcher import FetchError
 
 if TYPE_CHECKING:
     from localmesos.agent.slave import Agent
+
+log = logging.getLogger("localmesos.agent")
+
+# slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD (--executor_shutdown_grace_period).
+SHUTDOWN_GRACE = 5.0
 
 
 def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
@@ -38,6 +48,35 @@ def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[s
     directory.mkdir(parents=True)
     relink(runs / "latest", container_id)
     return container_id, directory
+
+
+def fetch(
+    agent: Agent,
+    container_id: str,
+    command: dict,
+    directory: Path,
+    user: str | None,
+    then: Callable[[str | None], None],
+) -> None:
+    """Fetch ``command``'s URIs into ``directory`` on a thread of its own (a download may take
+    minutes), then call ``then`` with the error, or None, on the agent's thread, as
+    MesosContainerizer goes on with `defer(self(), ...)` once mesos-fetcher is done. An agent
+    that has died runs nothing of it (its actor is stopped)."""
+
+    def run() -> None:
+        try:
+            agent.fetcher.fetch(container_id, command, directory, user)
+        except FetchError as error:
+            agent.dispatch(then, str(error))
+        except Exception as error:  # a bug in the fetcher must fail the launch, not hang it
+            log.exception("%s: fetching for container %s failed", agent.name, container_id)
+            agent.dispatch(
+                then, f"Failed to fetch all URIs for container '{container_id}': {error!r}"
+            )
+        else:
+            agent.dispatch(then, None)
+
+    threading.Thread(target=run, daemon=True, name=f"fetch-{container_id[:8]}").start()
 
 
 def executor_environment(

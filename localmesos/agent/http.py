@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
-from localmesos.agent import files, monitor
+from localmesos.agent import executors, files, monitor
 from localmesos.agent.command_executor import EXECUTOR_OVERHEAD, executor_name
 from localmesos.agent.operator import api_endpoint, flags_json, framework_ids
 from localmesos.link import AGENT_MESSAGES, decode_link_message
@@ -20,7 +20,9 @@ from localmesos.resources import Resources
 from localmesos.web import EventStream, Request, Response
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Executor, Run
+    from localmesos.agent.command_tasks import Run
+    from localmesos.agent.executors import Executor
+    from localmesos.agent.slave import Agent
 
 
 def route(agent: Agent, request: Request) -> Response:
@@ -90,11 +92,11 @@ def executor_call(agent: Agent, call: dict) -> Response | EventStream:
         return Response.text(400, "Executor cannot be found")
     kind = call["type"]
     if kind == "SUBSCRIBE":
-        return agent.subscribe(executor, call.get("subscribe"))
+        return executors.subscribe(agent, executor, call.get("subscribe"))
     if executor.state == "REGISTERING":
         return Response.text(403, "Executor is not subscribed")
     if kind == "UPDATE":
-        agent.status_update(executor, call["update"]["status"])
+        executors.status_update(agent, executor, call["update"]["status"])
     elif kind == "MESSAGE" and framework_id not in agent.removed_frameworks:
         agent.master.send(
             "executor_message", agent.id, framework_id, executor.id, call["message"]["data"]

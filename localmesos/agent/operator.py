@@ -17,7 +17,8 @@ from localmesos.resources import Resources
 from localmesos.web import Request, Response
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Executor
+    from localmesos.agent.executors import Executor
+    from localmesos.agent.slave import Agent
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

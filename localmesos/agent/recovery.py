@@ -41,13 +41,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localmesos import protocol
+from localmesos.agent import command_tasks, executors
 from localmesos.agent.checkpoint import ExecutorState, read_state
 from localmesos.protocol import is_terminal
 from localmesos.resources import Resources
 from localmesos.web import EventStream
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Executor, Run
+    from localmesos.agent.command_tasks import Run
+    from localmesos.agent.executors import Executor
+    from localmesos.agent.slave import Agent
 
 log = logging.getLogger("localmesos.agent")
 
@@ -103,11 +106,9 @@ def _replay(agent: Agent, framework_id: str, task_id: str, records: list[dict]) 
 
 
 def _recover_executor(agent: Agent, framework_id: str, recovered: ExecutorState) -> None:
-    from localmesos.agent.slave import Executor
-
     run = recovered.run
     assert run is not None
-    executor = Executor(
+    executor = executors.Executor(
         framework_id,
         recovered.info,
         run.container_id,
@@ -134,32 +135,22 @@ def _recover_executor(agent: Agent, framework_id: str, recovered: ExecutorState)
     if process is None:
         # Gone while the agent was away: it terminated, with an unknown status.
         log.info("%s: executor %s of framework %s is gone", agent.name, executor.id, framework_id)
-        agent.dispatch(agent._executor_exited, executor, -1)
+        agent.dispatch(executors.exited, agent, executor, -1)
         return
     executor.process = process
     log.info("%s: recovered executor %s (pid %d)", agent.name, executor.id, process.pid)
-    _watch(agent, process, lambda status: agent._executor_exited(executor, _status(status)))
+    _watch(agent, process, lambda status: executors.exited(agent, executor, _status(status)))
 
 
 def _recover_command(agent: Agent, framework_id: str, recovered: ExecutorState) -> None:
-    from localmesos.agent.command_executor import CommandExecutor, shutdown_grace
-    from localmesos.agent.slave import SHUTDOWN_GRACE, Run
-
     run_state = recovered.run
     assert run_state is not None
     if not run_state.tasks:
         return
     task = run_state.tasks[0]
     agent.checkpointer.task_dirs[(framework_id, task.id)] = task.directory
-    run = Run(
-        framework_id,
-        task.info,
-        run_state.container_id,
-        _sandbox(agent, framework_id, recovered.id, run_state.container_id),
-        Resources.from_json(task.info.get("resources", [])),
-        shutdown_grace=shutdown_grace(task.info, SHUTDOWN_GRACE),
-    )
-    run.executor = CommandExecutor(agent, run)
+    directory = _sandbox(agent, framework_id, recovered.id, run_state.container_id)
+    run = command_tasks.new_run(agent, framework_id, task.info, run_state.container_id, directory)
     run.state = _replay(agent, framework_id, task.id, task.records)
     if run_state.completed or is_terminal(run.state):
         agent.completed_runs.append(run)
@@ -186,7 +177,7 @@ def _command_gone(agent: Agent, run: Run, status: int | None) -> None:
     # cannot say how the command ended: the agent reports the executor's end instead.
     if status is None:
         run.executor_terminated = True
-    agent.dispatch(agent._exited, run, -1 if status is None else status)
+    agent.dispatch(command_tasks.exited, agent, run, -1 if status is None else status)
 
 
 def _watch(agent: Agent, process: Any, on_exit: Callable[[int | None], None]) -> None:
@@ -226,7 +217,7 @@ def reregister_executor_timeout(agent: Agent) -> None:
         if executor.state != "REGISTERING":
             continue
         log.info("%s: killing un-reregistered executor %s", agent.name, executor.id)
-        agent._destroy(executor)
+        executors.destroy(agent, executor)
         executor.state = "TERMINATING"
         framework = agent.frameworks.get(executor.framework_id, {})
         partition_aware = any(
@@ -265,7 +256,7 @@ def resubscribe(agent: Agent, executor: Executor, stream: EventStream, subscribe
     for update in subscribe.get("unacknowledged_updates", []):
         status = update.get("status", {})
         if "uuid" in status and "task_id" in status:
-            agent.status_update(executor, dict(status))
+            executors.status_update(agent, executor, dict(status))
             acknowledged.append(status)
     executor.stream = stream
     named = {t["task_id"]["value"] for t in subscribe.get("unacknowledged_tasks", [])}
@@ -283,7 +274,8 @@ def resubscribe(agent: Agent, executor: Executor, stream: EventStream, subscribe
                 state,
                 executor.id,
             )
-            agent._executor_agent_update(
+            executors.agent_update(
+                agent,
                 executor,
                 task_id,
                 state,
@@ -292,7 +284,7 @@ def resubscribe(agent: Agent, executor: Executor, stream: EventStream, subscribe
             )
     if not executor.tasks and not executor.completed_tasks:
         # MESOS-8411: never sent a task, nothing queued: SHUTDOWN instead of SUBSCRIBED.
-        agent._shutdown(executor)
+        executors.shutdown(agent, executor)
         return
     stream.send(
         {

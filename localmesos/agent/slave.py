@@ -1,18 +1,19 @@
 """The agent actor (src/slave/slave.cpp): finds the leading master and (re)registers with it,
-answers its pings, fetches each executor's URIs into its sandbox, runs command tasks as local
-processes the way Mesos's command executor does (playing that executor itself, see
-command_executor.py), and runs frameworks' own executors behind the v1 executor API, from
-launch to exit.
+answers its pings, takes the master's messages (tasks to run, kills, shutdowns, acknowledgements)
+and sends status updates on; it dies as a process or with its machine.
 
 Comments cite the Mesos sources each behaviour follows; localmesos/CONFORMANCE.md lists them
 all, with the tests that show them.
 
-Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
-status_updates.py (the status update manager), containerizer.py (sandboxes, what containers
-are refused, environment, commands), command_executor.py (the command executor's log, kills
-and accounting), checkpoint.py and recovery.py (what survives a restart, and how the agent
-comes back); processes are started and killed by localmesos.processes, URIs fetched by
-localmesos.fetcher.
+What it does with a task is in the modules around it, in this package: command_tasks.py
+(command tasks: the command executor the agent makes for each, launch, end, kills) and
+command_executor.py (that executor's log, kills and accounting, which the agent plays);
+executors.py (frameworks' own executors, from launch to exit, and their calls); and http.py
+(its endpoints and the executor API), files.py (/files), operator.py and monitor.py (operator
+API, statistics, metrics), status_updates.py (the status update manager), containerizer.py
+(sandboxes, what containers are refused, the fetch, environment, commands), checkpoint.py and
+recovery.py (what survives a restart, and how the agent comes back). Processes are started
+and killed by localmesos.processes, URIs fetched by localmesos.fetcher.
 
 An agent dies in one of two ways (LocalCluster's `kill_agent` and `kill_host`): as a process
 (`exit`), which closes its sockets, so that the master hears of it at once and the executors
@@ -32,114 +33,32 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.agent import command_executor as cmd
-from localmesos.agent import monitor, recovery
+from localmesos.agent import command_tasks, executors, monitor, recovery
 from localmesos.agent.checkpoint import Checkpointer
-from localmesos.agent.containerizer import (
-    command_argv,
-    create_sandbox,
-    executor_environment,
-    refuse_container,
-    relink,
-    wait_status,
-)
+from localmesos.agent.command_tasks import Run
+from localmesos.agent.containerizer import relink
+from localmesos.agent.executors import EXECUTOR_REGISTRATION_TIMEOUT, Executor
 from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
 from localmesos.election import SESSION_TIMEOUT, Detector
-from localmesos.fetcher import Fetcher, FetchError
-from localmesos.processes import Adopted, Launcher, start_time
-from localmesos.protocol import is_terminal, task_status
+from localmesos.fetcher import Fetcher
+from localmesos.processes import Adopted, Launcher
+from localmesos.protocol import task_status
 from localmesos.resources import Resources
-from localmesos.web import EventStream, Server
+from localmesos.web import Server
 
 log = logging.getLogger("localmesos.agent")
 
-# The command executor's default grace between SIGTERM and SIGKILL (launcher/executor.cpp).
-KILL_GRACE = cmd.KILL_GRACE
-# slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD.
-SHUTDOWN_GRACE = 5.0
-# slave/constants.hpp EXECUTOR_REGISTRATION_TIMEOUT (flag --executor_registration_timeout).
-EXECUTOR_REGISTRATION_TIMEOUT = 60.0
 # --registration_backoff_factor: the agent (re)registers after a random delay of up to this, and
 # retries with the bound doubled each time, up to REGISTER_RETRY_INTERVAL_MAX
 # (slave.cpp `Slave::detected`, `doReliableRegistration`; slave/constants.hpp).
 REGISTRATION_BACKOFF_FACTOR = 1.0
 REGISTER_RETRY_INTERVAL_MAX = 60.0
-
-
-@dataclass
-class Run:
-    """One command executor and its single task (executor ID = task ID, slave.cpp
-    `Slave::getExecutorInfo`)."""
-
-    framework_id: str
-    task: dict
-    container_id: str
-    directory: Path
-    resources: Resources
-    shutdown_grace: float = SHUTDOWN_GRACE  # its ExecutorInfo's (`Slave::getExecutorInfo`)
-    process: subprocess.Popen | Adopted | None = None
-    state: str = "TASK_STAGING"
-    # Killed ("killed") or shut down ("shutdown") while its URIs were being fetched: the
-    # fetch's outcome is then ignored.
-    abandoned: str | None = None
-    executor_terminated: bool = False
-    executor: cmd.CommandExecutor = field(init=False, repr=False)
-
-    @property
-    def task_id(self) -> str:
-        return self.task["task_id"]["value"]
-
-    @property
-    def command(self) -> dict:
-        return self.task.get("command", {})
-
-
-@dataclass
-class Executor:
-    """A framework's own executor: one process, any number of tasks, and the event stream it
-    opened with SUBSCRIBE (`Slave::subscribe`). The states are those of Mesos's
-    `Executor::State`."""
-
-    framework_id: str
-    info: dict  # the ExecutorInfo, framework_id filled in by the master
-    container_id: str
-    directory: Path
-    resources: Resources
-    process: subprocess.Popen | Adopted | None = None
-    state: str = "REGISTERING"  # then RUNNING, TERMINATING, TERMINATED
-    stream: EventStream | None = None
-    tasks: dict[str, dict] = field(default_factory=dict)  # live tasks, by task ID
-    task_states: dict[str, str] = field(default_factory=dict)
-    queued: list[str] = field(default_factory=list)  # not yet handed to the executor
-    completed_tasks: deque[dict] = field(default_factory=lambda: deque(maxlen=200))
-    registration_timer: Timer | None = None
-    shutdown_timer: Timer | None = None
-    # Why the agent ended the executor, when it did: the reason its tasks are reported with.
-    termination: tuple[str, str] | None = None
-    # ... and the state (`ContainerTermination.state`; TASK_FAILED when it has none).
-    termination_state: str = "TASK_FAILED"
-    # Recovered from the checkpoint after an agent restart, and not subscribed again yet.
-    recovered: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.info["executor_id"]["value"]
-
-    @property
-    def command(self) -> dict:
-        return self.info.get("command", {})
-
-    @property
-    def grace(self) -> float:
-        period = self.info.get("shutdown_grace_period")
-        return period.get("nanoseconds", 0) / 1e9 if period else SHUTDOWN_GRACE
 
 
 class _NoMaster:
@@ -487,13 +406,13 @@ class Agent(Actor):
                 message="Reconciliation: task unknown to the agent",
                 with_uuid=True,
             )
-            self._queue_update(framework_id, status)
+            self.queue_update(framework_id, status)
 
     def _knows_task(self, framework_id: str, task_id: str) -> bool:
         return (
             (framework_id, task_id) in self.runs
             or (framework_id, task_id) in self.status_updates.streams
-            or self._executor_of_task(framework_id, task_id) is not None
+            or executors.of_task(self, framework_id, task_id) is not None
         )
 
     # -- health checks: the master pings, the agent answers and watches for silence ----------
@@ -540,6 +459,8 @@ class Agent(Actor):
         self.master.send("pong", self.id)
 
     def on_run_task(self, payload: dict) -> None:
+        """`Slave::runTask`: the task goes to its framework's executor (executors.py), or to
+        the command executor the agent makes for it (command_tasks.py)."""
         framework_info = payload["framework_info"]
         task = payload["task"]
         framework_id = framework_info["id"]["value"]
@@ -551,199 +472,36 @@ class Agent(Actor):
         self.frameworks[framework_id] = framework_info
         self.checkpointer.framework(framework_id)
         if "executor" in task:
-            self._run_on_executor(framework_id, task)
-            return
-        task_id = task["task_id"]["value"]
-        container_id, directory = create_sandbox(self, framework_id, task_id)
-        run = Run(
-            framework_id,
-            task,
-            container_id,
-            directory,
-            Resources.from_json(task.get("resources", [])),
-            shutdown_grace=cmd.shutdown_grace(task, SHUTDOWN_GRACE),
-        )
-        run.executor = cmd.CommandExecutor(self, run)
-        self.runs[(framework_id, task_id)] = run
-        self._checkpoint_run(run)
-        # The command executor's ExecutorInfo carries the task's ContainerInfo and URIs
-        # (`Slave::getExecutorInfo`): its container may be refused, then its URIs fetched,
-        # before the executor starts.
-        refused = refuse_container(task.get("container"))
-        if refused is not None:
-            self._launch_failed(run, *refused)
-        elif run.command.get("uris"):
-            self._fetch(
-                container_id,
-                run.command,
-                directory,
-                framework_info.get("user"),
-                functools.partial(self._run_fetched, run),
-            )
+            executors.run_task(self, framework_id, task)
         else:
-            self._launch_command(run)
-
-    def _fetch(
-        self,
-        container_id: str,
-        command: dict,
-        directory: Path,
-        user: str | None,
-        then: Callable[[str | None], None],
-    ) -> None:
-        """Fetch ``command``'s URIs into ``directory`` on a thread of its own (a download may
-        take minutes), then call ``then`` with the error, or None, on the agent's thread, as
-        MesosContainerizer goes on with `defer(self(), ...)` once mesos-fetcher is done."""
-
-        def fetch() -> None:
-            try:
-                self.fetcher.fetch(container_id, command, directory, user)
-            except FetchError as error:
-                self.dispatch(then, str(error))
-            except Exception as error:  # a bug in the fetcher must fail the launch, not hang it
-                log.exception("%s: fetching for container %s failed", self.name, container_id)
-                self.dispatch(
-                    then, f"Failed to fetch all URIs for container '{container_id}': {error!r}"
-                )
-            else:
-                self.dispatch(then, None)
-
-        threading.Thread(target=fetch, daemon=True, name=f"fetch-{container_id[:8]}").start()
-
-    def _run_fetched(self, run: Run, error: str | None) -> None:
-        if run.abandoned == "killed":
-            # Killed during the fetch, and answered for by the agent: the executor starts all
-            # the same, and is told to shut down at once (`Slave::registerExecutor`).
-            if error is None:
-                run.executor.shutdown_before_launch()
-            self._executor_done(run)
-        elif run.abandoned == "shutdown":
-            # `Slave::executorLaunched` destroys the container of an executor shut down meanwhile.
-            self._agent_update(
-                run,
-                "TASK_FAILED",
-                reason="REASON_EXECUTOR_TERMINATED",
-                message="Executor terminated",
-            )
-            self._executor_done(run)
-        elif error is not None:
-            self._launch_failed(
-                run, "REASON_CONTAINER_LAUNCH_FAILED", f"Failed to launch container: {error}"
-            )
-        else:
-            self._launch_command(run)
-
-    def _launch_failed(self, run: Run, reason: str, message: str) -> None:
-        """The container did not start: the agent reports the task (`Slave::executorLaunched`,
-        `Slave::sendExecutorTerminatedStatusUpdate`); the command executor never ran, so there
-        is no TASK_STARTING."""
-        log.info(
-            "%s: container %s of task %s: %s", self.name, run.container_id, run.task_id, message
-        )
-        self._agent_update(run, "TASK_FAILED", reason=reason, message=message)
-        self._executor_done(run)
-
-    def _launch_command(self, run: Run) -> None:
-        if not run.executor.launch():
-            self._executor_done(run)
-            return
-        assert run.process is not None
-        self._checkpoint_pid(run.framework_id, run.task_id, run.container_id, run.process.pid)
-        threading.Thread(
-            target=self._wait, args=(run,), daemon=True, name=f"wait-{run.task_id}"
-        ).start()
-
-    def _wait(self, run: Run) -> None:
-        assert run.process is not None
-        status = self.launcher.reap(run.process)
-        self.dispatch(self._exited, run, status)
-
-    def _exited(self, run: Run, status: int) -> None:
-        if run.executor_terminated:
-            # The executor itself died: the agent reports what it still had
-            # (`Slave::sendExecutorTerminatedStatusUpdate`).
-            run.executor.stop_escalation()
-            self._agent_update(
-                run,
-                "TASK_FAILED",
-                reason="REASON_EXECUTOR_TERMINATED",
-                message="Executor terminated",
-            )
-        else:
-            run.executor.reaped(status)
-        self._executor_done(run)
-
-    def _executor_done(self, run: Run) -> None:
-        monitor.count(self, "slave/executors_terminated")
-        self.runs.pop((run.framework_id, run.task_id), None)
-        self.completed_runs.append(run)
-        self.checkpointer.sentinel(run.framework_id, run.task_id, run.container_id)
-        self.master.send("executor_exited", self.id, run.framework_id, run.task_id, 0)
+            command_tasks.launch(self, framework_info, task)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
-        executor = self._executor_of_task(framework_id, task_id)
+        executor = executors.of_task(self, framework_id, task_id)
         if executor is not None:
-            self._kill_on_executor(executor, task_id, kill_policy)
+            executors.kill_task(self, executor, task_id, kill_policy)
             return
         run = self.runs.get((framework_id, task_id))
-        if run is None or run.abandoned is not None:
-            return
-        if run.process is not None:
-            run.executor.kill(kill_policy)
-        elif run.state == "TASK_STAGING":
-            # Its executor has not registered yet (the URIs are being fetched): the agent
-            # answers (`Slave::kill`, REGISTERING).
-            run.abandoned = "killed"
-            self._agent_update(
-                run,
-                "TASK_KILLED",
-                reason="REASON_TASK_KILLED_DURING_LAUNCH",
-                message="Killed before delivery to the executor",
-            )
-
-    def _shutdown_command(self, run: Run) -> None:
-        if run.abandoned is not None:
-            return
-        if run.process is not None:
-            run.executor.shutdown()
-        elif run.state == "TASK_STAGING":
-            run.abandoned = "shutdown"  # still fetching
-
-    def _kill_on_executor(self, executor: Executor, task_id: str, policy: dict | None) -> None:
-        if task_id in executor.queued:
-            # slave.cpp `killTask`: the executor never saw it, so the agent answers.
-            self._executor_agent_update(
-                executor,
-                task_id,
-                "TASK_KILLED",
-                reason="REASON_TASK_KILLED_DURING_LAUNCH",
-                message="Killed before delivery to the executor",
-            )
-            # An executor left with nothing to run is told to shut down when it subscribes
-            # (or it meets its registration timeout).
-        elif executor.state == "RUNNING" and executor.stream is not None:
-            kill: dict[str, Any] = {"task_id": {"value": task_id}}
-            if policy:
-                kill["kill_policy"] = policy
-            executor.stream.send({"type": "KILL", "kill": kill})
+        if run is not None:
+            command_tasks.kill(self, run, kill_policy)
 
     def on_shutdown_executor(self, framework_id: str, executor_id: str) -> None:
         executor = self.executors.get((framework_id, executor_id))
         if executor is not None:
-            self._shutdown(executor)
+            executors.shutdown(self, executor)
             return
         run = self.runs.get((framework_id, executor_id))
         if run is not None:
-            self._shutdown_command(run)
+            command_tasks.shutdown(self, run)
 
     def on_shutdown_framework(self, framework_id: str) -> None:
         self.removed_frameworks.add(framework_id)
         for key, run in list(self.runs.items()):
             if key[0] == framework_id:
-                self._shutdown_command(run)
+                command_tasks.shutdown(self, run)
         for key, executor in list(self.executors.items()):
             if key[0] == framework_id:
-                self._shutdown(executor)
+                executors.shutdown(self, executor)
         self.status_updates.cleanup(framework_id)
 
     def on_update_framework(self, framework_id: str, framework_info: dict) -> None:
@@ -775,320 +533,6 @@ class Agent(Actor):
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
         self.status_updates.acknowledgement(framework_id, task_id, ack_uuid)
 
-    # -- custom executors (`Slave::launchExecutor`, `Slave::executorTerminated`) ----------------
-
-    def _run_on_executor(self, framework_id: str, task: dict) -> None:
-        """Hand the task to its executor: start the executor if it is not running here yet,
-        queue the task until the executor subscribes, or send it at once (`Slave::run`,
-        `Slave::subscribe`)."""
-        info = task["executor"]
-        task_id = task["task_id"]["value"]
-        executor = self.executors.get((framework_id, info["executor_id"]["value"]))
-        if executor is None:
-            executor = self._launch_executor(framework_id, info)
-        if executor.state in ("TERMINATING", "TERMINATED"):
-            # slave.cpp `run`: a task for an executor on its way out never reaches it.
-            self._executor_agent_update(
-                executor,
-                task_id,
-                "TASK_DROPPED",
-                reason="REASON_EXECUTOR_TERMINATED",
-                message="Executor terminating",
-            )
-            return
-        executor.tasks[task_id] = task
-        executor.task_states[task_id] = "TASK_STAGING"
-        self.checkpointer.task(framework_id, executor.id, executor.container_id, task)
-        if executor.state == "RUNNING" and executor.stream is not None:
-            executor.stream.send({"type": "LAUNCH", "launch": {"task": task}})
-        else:
-            executor.queued.append(task_id)
-
-    def _launch_executor(self, framework_id: str, info: dict) -> Executor:
-        """`Slave::launchExecutor`: a sandbox, then the container: refused if it asks for an
-        image, else the URIs fetched, else the executor's process. The registration timer runs
-        from the launch request on, fetch included."""
-        container_id, directory = create_sandbox(self, framework_id, info["executor_id"]["value"])
-        executor = Executor(
-            framework_id,
-            info,
-            container_id,
-            directory,
-            Resources.from_json(info.get("resources", [])),
-        )
-        self.executors[(framework_id, executor.id)] = executor
-        self.checkpointer.executor(framework_id, info, container_id)
-        refused = refuse_container(info.get("container"))
-        if refused is not None:
-            # Its tasks fail once they are queued on it (the caller queues them next).
-            executor.termination = refused
-            self.dispatch(self._executor_exited, executor, -1)
-            return executor
-        executor.registration_timer = self.after(
-            self.executor_registration_timeout, self._registration_timeout, executor
-        )
-        if executor.command.get("uris"):
-            self._fetch(
-                container_id,
-                executor.command,
-                directory,
-                self.frameworks.get(framework_id, {}).get("user"),
-                functools.partial(self._executor_fetched, executor),
-            )
-        else:
-            self._spawn_executor(executor)
-        return executor
-
-    def _executor_fetched(self, executor: Executor, error: str | None) -> None:
-        if executor.state == "TERMINATED":
-            return  # destroyed during the fetch (registration timeout)
-        if error is not None:
-            executor.termination = (
-                "REASON_CONTAINER_LAUNCH_FAILED",
-                f"Failed to launch container: {error}",
-            )
-            self._executor_exited(executor, -1)
-        elif executor.state == "TERMINATING":
-            # Shut down during the fetch: `Slave::executorLaunched` destroys the container.
-            self._executor_exited(executor, -1)
-        else:
-            self._spawn_executor(executor)
-
-    def _spawn_executor(self, executor: Executor) -> None:
-        directory = executor.directory
-        try:
-            argv, executable = command_argv(executor.command, directory)
-            env = executor_environment(
-                self,
-                executor.framework_id,
-                executor.id,
-                directory,
-                executor.command,
-                executor.grace,
-            )
-            executor.process = self.launcher.spawn(
-                argv, executable=executable, cwd=directory, env=env
-            )
-            self._checkpoint_pid(
-                executor.framework_id, executor.id, executor.container_id, executor.process.pid
-            )
-        except OSError as error:
-            # The container never started: its tasks fail once they are queued on it.
-            executor.termination = (
-                "REASON_CONTAINER_LAUNCH_FAILED",
-                f"Failed to launch container: {error}",
-            )
-            self.dispatch(self._executor_exited, executor, -1)
-            return
-        threading.Thread(
-            target=self._wait_executor,
-            args=(executor, executor.process),
-            daemon=True,
-            name=f"wait-{executor.id}",
-        ).start()
-        log.info("launched executor %s of framework %s", executor.id, executor.framework_id)
-
-    def _wait_executor(self, executor: Executor, process: subprocess.Popen) -> None:
-        status = self.launcher.reap(process)
-        self.dispatch(self._executor_exited, executor, status)
-
-    def _registration_timeout(self, executor: Executor) -> None:
-        if executor.state != "REGISTERING":
-            return
-        waited = protocol.format_duration(self.executor_registration_timeout)
-        log.info("executor %s did not subscribe within %s", executor.id, waited)
-        executor.termination = (
-            "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-            f"Executor did not register within {waited}",
-        )
-        self._destroy(executor)
-
-    def _destroy(self, executor: Executor) -> None:
-        """Kill the executor's whole process group; its waiter reports the exit. An executor
-        whose URIs are still being fetched has no process yet: it ends now."""
-        if executor.state == "TERMINATED":
-            return
-        if executor.process is not None:
-            self.launcher.kill_group(executor.process.pid)
-        else:
-            self._executor_exited(executor, -1)
-
-    def _shutdown(self, executor: Executor) -> None:
-        """SHUTDOWN, then the kill once the grace period is over (slave.cpp
-        `_shutdownExecutor` and `shutdownExecutorTimeout`)."""
-        if executor.state in ("TERMINATING", "TERMINATED"):
-            return
-        executor.state = "TERMINATING"
-        if executor.stream is not None:
-            executor.stream.send({"type": "SHUTDOWN"})
-        executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
-
-    def _executor_exited(self, executor: Executor, status: int) -> None:
-        """slave.cpp `executorTerminated`: the tasks it still had fail, and the master hears
-        of the exit with the raw wait status (the scheduler gets FAILURE,
-        `Master::exitedExecutor`)."""
-        if executor.state == "TERMINATED":
-            return
-        monitor.count(self, "slave/executors_terminated")
-        executor.state = "TERMINATED"
-        for timer in (executor.registration_timer, executor.shutdown_timer):
-            if timer is not None:
-                timer.cancel()
-        if executor.stream is not None:
-            executor.stream.close()
-            executor.stream = None
-        reason, message = executor.termination or (
-            "REASON_EXECUTOR_TERMINATED",
-            "Executor terminated",
-        )
-        for task_id in list(executor.tasks):
-            self._executor_agent_update(
-                executor, task_id, executor.termination_state, reason=reason, message=message
-            )
-        self.executors.pop((executor.framework_id, executor.id), None)
-        self.completed_executors.append(executor)
-        self.checkpointer.sentinel(executor.framework_id, executor.id, executor.container_id)
-        log.info(
-            "executor %s of framework %s exited: %s",
-            executor.id,
-            executor.framework_id,
-            wait_status(status) if status >= 0 else "never started",
-        )
-        if not self.recovering:  # a recovering agent has no master to tell yet
-            self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
-
-    def _executor_of_task(self, framework_id: str, task_id: str) -> Executor | None:
-        for (owner, _), executor in self.executors.items():
-            if owner == framework_id and task_id in executor.tasks:
-                return executor
-        return None
-
-    # -- calls from executors (their endpoint is in http.py) -----------------------------------
-
-    def subscribe(self, executor: Executor, subscribe: dict | None = None) -> EventStream:
-        """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`); ``subscribe`` is its body
-        (`unacknowledged_tasks`, `unacknowledged_updates`)."""
-        stream = EventStream()
-        if executor.stream is not None:
-            executor.stream.close()  # a second SUBSCRIBE replaces the first (`Slave::subscribe`)
-        executor.stream = stream
-        stream.on_close = lambda closed: self.dispatch(
-            self._executor_disconnected, executor, closed
-        )
-        if executor.registration_timer is not None:
-            executor.registration_timer.cancel()
-        if executor.recovered and executor.state == "REGISTERING":
-            recovery.resubscribe(self, executor, stream, subscribe or {})
-            return stream
-        if executor.state == "REGISTERING" and not executor.tasks:
-            # Every task it was started for was killed before delivery (slave.cpp
-            # `subscribe`): it gets SHUTDOWN instead of SUBSCRIBED.
-            executor.state = "TERMINATING"
-            executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
-        if executor.state == "TERMINATING" or executor.framework_id in self.removed_frameworks:
-            stream.send({"type": "SHUTDOWN"})
-            stream.close()
-            return stream
-        executor.state = "RUNNING"
-        self.checkpointer.http_marker(executor.framework_id, executor.id, executor.container_id)
-        stream.send(
-            {
-                "type": "SUBSCRIBED",
-                "subscribed": {
-                    # pymesos compares both IDs with its environment, key for key
-                    # (pymesos executor.py `on_subscribed`).
-                    "executor_info": executor.info,
-                    "framework_info": self.frameworks[executor.framework_id],
-                    "agent_info": {**self.info(), "id": {"value": self.id}},
-                    "container_id": {"value": executor.container_id},
-                },
-            }
-        )
-        # Only tasks that the executor has never seen: pymesos refuses a task ID twice.
-        for task_id in executor.queued:
-            if task_id in executor.tasks:
-                stream.send({"type": "LAUNCH", "launch": {"task": executor.tasks[task_id]}})
-        executor.queued.clear()
-        return stream
-
-    def _executor_disconnected(self, executor: Executor, stream: EventStream) -> None:
-        if executor.stream is stream:
-            # The process lives on; pymesos subscribes again (it acts as if it checkpoints).
-            executor.stream = None
-            log.info("executor %s disconnected", executor.id)
-
-    def status_update(self, executor: Executor, status: dict) -> None:
-        """An UPDATE: queued toward the scheduler (retried until acknowledged), then
-        ACKNOWLEDGED to the executor at once, by the agent itself (`Slave::___statusUpdate`)."""
-        task_id = status["task_id"]["value"]
-        state = status["state"]
-        if executor.framework_id in self.removed_frameworks:
-            return  # the framework is being removed: dropped, and never acknowledged
-        previous = executor.task_states.get(task_id)
-        if previous is not None and is_terminal(previous):
-            # The status update manager drops an update after a terminal one, but the
-            # executor still gets its acknowledgement.
-            log.info("ignoring %s for task %s, which is already %s", state, task_id, previous)
-        else:
-            if task_id in executor.tasks:
-                executor.task_states[task_id] = state
-                if is_terminal(state):
-                    task = executor.tasks.pop(task_id)
-                    executor.completed_tasks.append({"task": task, "state": state})
-            # The agent adds its own ID, but leaves executor_id as the executor wrote it.
-            self._enqueue(
-                executor.framework_id,
-                status.get("executor_id", {}).get("value"),
-                executor.container_id,
-                executor.process,
-                dict(status),
-            )
-            if previous is None and task_id not in executor.tasks:
-                # slave.cpp forwards an update about a task it does not know, but never
-                # acknowledges it to the executor.
-                return
-        if executor.stream is None:
-            return  # disconnected: the executor will resend it after it subscribes again
-        executor.stream.send(
-            {
-                "type": "ACKNOWLEDGED",
-                "acknowledged": {"task_id": {"value": task_id}, "uuid": status["uuid"]},
-            }
-        )
-
-    def _executor_agent_update(
-        self, executor: Executor, task_id: str, state: str, *, reason: str, message: str
-    ) -> None:
-        """An update the agent writes itself about a task of a custom executor
-        (`Slave::sendExecutorTerminatedStatusUpdate`, `Slave::killTask`)."""
-        executor.task_states[task_id] = state
-        task = executor.tasks.pop(task_id, None)
-        if task is not None:
-            executor.completed_tasks.append({"task": task, "state": state})
-        if task_id in executor.queued:
-            executor.queued.remove(task_id)
-        status = task_status(
-            task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
-        )
-        self._enqueue(
-            executor.framework_id, executor.id, executor.container_id, executor.process, status
-        )
-
-    # -- checkpointing at launch (checkpoint.py) ------------------------------------------------
-
-    def _checkpoint_run(self, run: Run) -> None:
-        """What Mesos checkpoints for a command task as it queues it on its executor, before
-        any fetch (`Slave::_run`): the ExecutorInfo it generated for its command executor, and
-        the task."""
-        info = cmd.executor_info(run)
-        self.checkpointer.executor(run.framework_id, info, run.container_id, generated=True)
-        self.checkpointer.task(run.framework_id, run.task_id, run.container_id, run.task)
-
-    def _checkpoint_pid(
-        self, framework_id: str, executor_id: str, container_id: str, pid: int
-    ) -> None:
-        self.checkpointer.forked(framework_id, executor_id, container_id, pid, start_time(pid))
-
     # -- kill_executor and kill_task_process (fault injection) ----------------------------------
 
     def kill_executor(self, framework_id: str, executor_id: str) -> bool:
@@ -1116,21 +560,22 @@ class Agent(Actor):
         """An update from a command executor (SOURCE_EXECUTOR, no reason)."""
         run.state = state
         status = task_status(run.task_id, state, "SOURCE_EXECUTOR", message=message, with_uuid=True)
-        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
+        self.enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
-    def _agent_update(self, run: Run, state: str, *, reason: str, message: str) -> None:
+    def agent_update(self, run: Run, state: str, *, reason: str, message: str) -> None:
+        """An update the agent writes itself about a command task (SOURCE_AGENT)."""
         run.state = state
         status = task_status(
             run.task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
         )
-        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
+        self.enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
-    def _enqueue(
+    def enqueue(
         self,
         framework_id: str,
         executor_id: str | None,
         container_id: str,
-        process: subprocess.Popen | None,
+        process: subprocess.Popen | Adopted | None,
         status: dict,
     ) -> None:
         # The agent fills in who it is and which container the update is about.
@@ -1143,9 +588,9 @@ class Agent(Actor):
         }
         if process is not None:
             status["container_status"]["executor_pid"] = process.pid
-        self._queue_update(framework_id, status)
+        self.queue_update(framework_id, status)
 
-    def _queue_update(self, framework_id: str, status: dict) -> None:
+    def queue_update(self, framework_id: str, status: dict) -> None:
         if framework_id in self.removed_frameworks:
             return
         monitor.count_update(self, status)
