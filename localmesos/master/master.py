@@ -221,7 +221,9 @@ class Master(Actor):
                 )
         stream = EventStream({"Mesos-Stream-Id": protocol.mesos_id()})
         refusal = validate_framework_info(info)
-        framework_id = (info.get("id") or {}).get("value")
+        # A FrameworkID of "" is none: a new framework (`Master::_subscribe`, `!has_id() ||
+        # id() == ""`).
+        framework_id = (info.get("id") or {}).get("value") or None
         if refusal is None and framework_id in self.removed_framework_ids:
             refusal = "Framework has been removed"
         if refusal is not None:
