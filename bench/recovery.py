@@ -7,7 +7,8 @@ of its own, run with --verbose) on a new `LocalCluster`:
     restart  SIGKILL the scheduler; start it again at once with the same --state (a directory)
     standby  two schedulers on a zk:// --state; SIGKILL the one that leads, and the other one,
              waiting in ZooKeeper's election, takes over
-    agent    SIGKILL an agent under running tasks (`kill_agent`); its chunks run again elsewhere
+    agent    the machine of an agent under running tasks dies (`kill_host`); its chunks run
+             again elsewhere once the master's health checks give up on it
     master   three masters under ZooKeeper; `kill_master()` kills the leader, and the scheduler
              and the agents find the new one
 
@@ -719,7 +720,7 @@ def _agent(directory: Path) -> Recording:
         recorder.wait_for(running, "task running on the agent to kill", started["a"])
         agents = cluster.agents
         kill = recorder.add("kill", what="agent", agent=victim).time
-        cluster.kill_agent(victim)
+        cluster.kill_host(victim)
         started["a"].wait()
         recorder.add("exited", scheduler="a")
         return _finish("agent", recorder, kill, started, state, agents, victim=victim)

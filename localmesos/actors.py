@@ -45,6 +45,28 @@ class Actor:
         self._sequence = itertools.count()
         self._running = False
         self._thread: threading.Thread | None = None
+        # libprocess `link()`: who wants to hear when this actor's process exits, by key.
+        self._linked: dict[Any, Callable[[], None]] = {}
+        self._linked_lock = threading.Lock()
+        self._process_exited = False
+
+    def linked_by(self, key: Any, on_exited: Callable[[], None]) -> None:
+        """Call ``on_exited`` (once, on whatever thread ends this actor) when its process
+        exits: libprocess's `exited` event, which a socket closing delivers. A link to an
+        actor that has already exited hears of it at once, as in libprocess."""
+        with self._linked_lock:
+            if not self._process_exited:
+                self._linked[key] = on_exited
+                return
+        on_exited()
+
+    def notify_exited(self) -> None:
+        """This actor's process died: every socket to it closes, and those linked hear it."""
+        with self._linked_lock:
+            self._process_exited = True
+            linked, self._linked = list(self._linked.values()), {}
+        for on_exited in linked:
+            on_exited()
 
     def start_actor(self) -> None:
         self._running = True
@@ -62,6 +84,17 @@ class Actor:
     @property
     def alive(self) -> bool:
         return self._running
+
+    def fail_pending_calls(self) -> None:
+        """Threads waiting in `call` on a stopped actor would wait out their timeout; they
+        get `Stopped` at once instead."""
+        while True:
+            try:
+                _, _, future = self._mailbox.get_nowait()
+            except queue.Empty:
+                return
+            if future is not None and not future.done():
+                future.set_exception(Stopped(f"{self.name} is stopped"))
 
     def dispatch(self, fn: Callable[..., Any], *args: Any) -> None:
         if self._running:
@@ -102,6 +135,12 @@ class Actor:
                 fn, args, future = self._mailbox.get(timeout=timeout)
             except queue.Empty:
                 continue
+            if not self._running:
+                # Stopped while it waited: what was still in the mailbox never runs (a
+                # process launch that a fetch's end queued must not happen after death).
+                if future is not None and not future.done():
+                    future.set_exception(Stopped(f"{self.name} is stopped"))
+                break
             self._run(fn, args, future)
 
     def _run(self, fn: Callable[..., Any], args: tuple, future: Future | None) -> None:

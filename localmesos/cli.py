@@ -97,6 +97,13 @@ def add_master_options(p: argparse.ArgumentParser) -> None:
         help="how long an agent may stay silent before it is lost (default 2secs)",
     )
     p.add_argument(
+        "--agent-reregister-timeout",
+        type=duration,
+        default=20.0,
+        help="how long an agent whose process exited may take to reregister while it still "
+        "answers pings (recovering) before it is marked unreachable (default 20secs)",
+    )
+    p.add_argument(
         "--credentials",
         type=Path,
         help="require HTTP basic authentication from frameworks (Mesos format)",
@@ -223,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=args.work_dir,
         allocation_interval=args.allocation_interval,
         agent_timeout=args.agent_timeout,
+        agent_reregister_timeout=args.agent_reregister_timeout,
         credentials=credentials,
     )
 
@@ -267,6 +275,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
             work_dir=args.work_dir,
             allocation_interval=args.allocation_interval,
             agent_timeout=args.agent_timeout,
+            agent_reregister_timeout=args.agent_reregister_timeout,
             credentials=credentials,
             zk_session_timeout=args.zk_session_timeout,
         )

@@ -11,6 +11,12 @@ The masters and the agents talk only through links (`send(message, *args)`), nev
 each other: direct ones within this process (`link.LocalLink`), or `link.HttpLink`s, which carry
 the same messages over HTTP, between processes (`links="http"`, and `localmesos master` and
 `localmesos agents`).
+
+Agents fail as Mesos agents do, in four ways: `kill_agent` (the agent's process dies: the
+master hears at once), `kill_host` (its machine dies: the master hears nothing, and finds out
+from the health checks), `partition_agent` (the network between it and the masters is cut for
+a while) and `restart_agent` (the process dies and starts again, recovering what it had: the
+executors of frameworks that checkpoint carry on).
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
+from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
 from localmesos.link import HttpLink, LocalLink, Partition, master_link_url
 from localmesos.master import Master, MasterFlags, readonly
+from localmesos.master.models import AGENT_REREGISTER_TIMEOUT
 from localmesos.processes import Launcher
 from localmesos.resources import Resources
 from localmesos.zookeeper import ZooKeeper
@@ -64,6 +72,8 @@ class LocalCluster:
         credentials: dict[str, str] | None = None,
         status_update_retry: float = STATUS_UPDATE_RETRY,
         executor_registration_timeout: float = EXECUTOR_REGISTRATION_TIMEOUT,
+        executor_reregistration_timeout: float = EXECUTOR_REREGISTRATION_TIMEOUT,
+        agent_reregister_timeout: float = AGENT_REREGISTER_TIMEOUT,
         zk_session_timeout: float = ZK_SESSION_TIMEOUT,
         zk_port: int = 0,
         join: str | None = None,
@@ -72,7 +82,15 @@ class LocalCluster:
         """``join``: the masters live elsewhere, found at this "zk://..." URL (or this one
         "ip:port"); the cluster then starts no ZooKeeper, and its own masters (if any) join
         that election. ``links``: "local" (direct, in this process) or "http" (the agents
-        and the masters talk over HTTP, as separate processes must)."""
+        and the masters talk over HTTP, as separate processes must).
+
+        Timings, shorter than Mesos's so that a workshop sees failures handled in seconds:
+        ``agent_timeout`` (2 s; Mesos: 5 pings 15 s apart), how long an agent may not answer
+        the master's pings; ``agent_reregister_timeout`` (20 s; Mesos: 10 min), how long an
+        agent whose process exited may take to come back if it still answers pings;
+        ``executor_reregistration_timeout`` (5 s; Mesos: 2 s, at most 15 s), how long a
+        restarted agent waits for its executors to subscribe again, long enough for
+        pymesos's executor, which tries again about 2 s after it loses its agent."""
         if agents < 0:
             raise ValueError(f"agents must be 0 or more, not {agents}")
         if masters < (0 if join else 1):
@@ -81,6 +99,12 @@ class LocalCluster:
             raise ValueError("masters can only join other masters through a zk:// URL")
         if links not in ("local", "http"):
             raise ValueError(f"links are 'local' or 'http', not {links!r}")
+        for name, value in (
+            ("executor_reregistration_timeout", executor_reregistration_timeout),
+            ("agent_reregister_timeout", agent_reregister_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be more than 0 seconds, not {value!r}")
         self._agent_count = agents
         self._master_count = masters
         self._join = join
@@ -95,6 +119,7 @@ class LocalCluster:
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="localmesos-"))
         self.status_update_retry = status_update_retry
         self.executor_registration_timeout = executor_registration_timeout
+        self.executor_reregistration_timeout = executor_reregistration_timeout
         self.zk_session_timeout = zk_session_timeout
         self._zk_port = zk_port
         self._flags = MasterFlags(
@@ -102,6 +127,7 @@ class LocalCluster:
             port=port,
             allocation_interval=allocation_interval,
             agent_timeout=agent_timeout,
+            agent_reregister_timeout=agent_reregister_timeout,
             credentials=credentials,
             work_dir=str(self.work_dir),
             zk_session_timeout=zk_session_timeout,
@@ -110,6 +136,9 @@ class LocalCluster:
         self._masters: list[Master] = []
         self._agents: list[Agent] = []
         self._partitions: dict[int, Partition] = {}  # by id() of the agent
+        # The links that masters hold to each agent (by id() of the agent), kept across a
+        # restart: a restarted agent has the same pid, and the same link answers for it.
+        self._links_to_agents: dict[int, Any] = {}
         self._launcher: Launcher | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -273,7 +302,26 @@ class LocalCluster:
         assert self._launcher is not None, "the cluster is not started"
         if isinstance(resources, str):
             resources = Resources.parse(resources)
-        partition = Partition()
+        agent = self._start_agent(
+            resources or self.resources, f"agent-{len(self._agents) + 1}", Partition(), None
+        )
+        if not agent.registered.wait(timeout):
+            raise TimeoutError(f"agent on port {agent.port} did not register within {timeout} s")
+        assert agent.id is not None
+        return agent.id
+
+    def _start_agent(
+        self,
+        resources: Resources,
+        name: str,
+        partition: Partition,
+        link_to_agent: Any,
+        port: int = 0,
+        agent_id: str | None = None,
+        replaces: Agent | None = None,
+    ) -> Agent:
+        """A new agent, or (``agent_id``) the same agent again, recovering from the work
+        directory on the same port, behind the same link (``link_to_agent``)."""
         options: dict[str, Any] = {}
         master_link: Any = None
         if self._flags.zk is not None:
@@ -289,31 +337,88 @@ class LocalCluster:
         agent = Agent(
             master_link,
             ip=self.ip,
-            resources=resources or self.resources,
+            port=port,
+            resources=resources,
             work_dir=self.work_dir,
             launcher=self._launcher,
             status_update_retry=self.status_update_retry,
             executor_registration_timeout=self.executor_registration_timeout,
-            name=f"agent-{len(self._agents) + 1}",
+            executor_reregistration_timeout=self.executor_reregistration_timeout,
+            name=name,
             registration_backoff_factor=REGISTRATION_BACKOFF_FACTOR,
             registration_retry_max=REGISTRATION_RETRY_MAX,
+            agent_id=agent_id,
             **options,
         )
-        self._agents.append(agent)
+        if replaces is None:
+            self._agents.append(agent)
+        else:
+            self._agents[self._agents.index(replaces)] = agent
         self._partitions[id(agent)] = partition
         if self.links == "http":
-            agent.start(HttpLink.to(agent.link_url))
+            link_to_agent = HttpLink.to(agent.link_url)
+        elif link_to_agent is None:
+            link_to_agent = LocalLink(agent, prefix="on_", partition=partition)
         else:
-            agent.start(LocalLink(agent, prefix="on_", partition=partition))
-        if not agent.registered.wait(timeout):
-            raise TimeoutError(f"agent on port {agent.port} did not register within {timeout} s")
-        assert agent.id is not None
-        return agent.id
+            link_to_agent.target = agent
+        self._links_to_agents[id(agent)] = link_to_agent
+        agent.start(link_to_agent)
+        return agent
 
     def kill_agent(self, agent_id: str) -> None:
-        """The agent and all its processes die at once, as a machine would. The master notices
-        when its health checks time out (agent_timeout)."""
-        self._agent(agent_id).crash()
+        """The agent's process dies (SIGKILL, a crash, an upgrade), as Mesos's
+        `Master::exited` sees it: its connections close, and the master hears of it at once.
+        The agent is disconnected and offered no more (its offers are rescinded); the tasks
+        of frameworks that do not checkpoint become TASK_LOST, REASON_AGENT_DISCONNECTED,
+        and their executors end; frameworks that checkpoint keep their tasks and executors
+        until `restart_agent` brings the agent back, or until the health checks
+        (`agent_timeout`) mark it unreachable."""
+        self._agent(agent_id).exit()
+
+    def kill_host(self, agent_id: str) -> None:
+        """The agent's machine dies (a power cut): the agent and every process it ran die at
+        once, and nothing closes toward the master, which finds out when its health checks
+        time out (`agent_timeout`) and marks the agent unreachable."""
+        agent = self._agent(agent_id)
+        if self.links == "http":
+            # Its sockets die without a word: the masters' watch on it must not hear an exit.
+            HttpLink.to(agent.link_url).sever()
+        agent.crash()
+
+    def restart_agent(self, agent_id: str, timeout: float = 30) -> str:
+        """Kill the agent's process if it still runs (`kill_agent`), then start it again on the
+        same port with the same work directory: it recovers as Mesos's agent does
+        (agent/recovery.py), the executors of frameworks that checkpoint subscribe to it
+        again and carry on, and it reregisters with the master as the same agent. Waits
+        until it has, which takes `executor_reregistration_timeout` when a framework
+        checkpoints; returns its ID."""
+        old = self._latest_agent(agent_id)
+        if old.alive:
+            old.exit()
+        elif old.death != "process":
+            raise ValueError(
+                f"agent {agent_id} died with its host (kill_host): a new agent replaces it "
+                "(add_agent), it does not restart"
+            )
+        agent = self._start_agent(
+            old.resources,
+            old.name,
+            self._partitions.pop(id(old)),
+            self._links_to_agents.pop(id(old), None),
+            port=old.port,
+            agent_id=agent_id,
+            replaces=old,
+        )
+        if not agent.registered.wait(timeout):
+            raise TimeoutError(f"agent {agent_id} did not reregister within {timeout} s")
+        return agent_id
+
+    def _latest_agent(self, agent_id: str) -> Agent:
+        for agent in self._agents:
+            if agent.id == agent_id:
+                return agent
+        known = ", ".join(a.id for a in self._agents if a.id) or "none"
+        raise KeyError(f"no agent {agent_id!r} (agents: {known})")
 
     def partition_agent(self, agent_id: str, seconds: float) -> None:
         """Cut the network between the agent and the masters for ``seconds``: every message

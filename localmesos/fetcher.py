@@ -10,20 +10,15 @@ appended. The messages are Mesos's, word for word, so that a sandbox reads the s
 
 `Fetcher.fetch` blocks for as long as the downloads take, so the agent calls it on a worker
 thread and dispatches the outcome back to its actor, as MesosContainerizer goes on with
-`defer(self(), ...)` once the fetch is over:
-
-    def _fetch(self, run: Run, user: str | None) -> None:  # on a worker thread
-        try:
-            self.fetcher.fetch(run.container_id, run.command, run.directory, user)
-        except FetchError as error:
-            # slave.cpp `executorLaunched`: TASK_FAILED, SOURCE_AGENT,
-            # REASON_CONTAINER_LAUNCH_FAILED.
-            self.dispatch(self._launch_failed, run, f"Failed to launch container: {error}")
-        else:
-            self.dispatch(self._launch, run)
+`defer(self(), ...)` once the fetch is over (agent/containerizer.py `fetch`); a failure becomes
+TASK_FAILED, SOURCE_AGENT, REASON_CONTAINER_LAUNCH_FAILED, "Failed to launch container: " and
+the FetchError's text (slave.cpp `executorLaunched`).
 
 One `Fetcher` serves all of an agent's fetches at once, as Mesos runs one mesos-fetcher per
-container; only the cache's books are shared, under a lock.
+container; only the cache's books are shared, under a lock. When its agent dies, `stop` ends
+every fetch under way where it is (a download between two reads), so that nothing a dead agent
+started goes on writing into sandboxes and into a cache directory that the agent's next life
+empties and fills again.
 """
 
 from __future__ import annotations
@@ -43,6 +38,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http.client import HTTPException, IncompleteRead, RemoteDisconnected
@@ -72,6 +68,10 @@ class FetchError(Exception):
 
 class _Failed(Exception):
     """One URI could not be fetched (an `Error` in mesos-fetcher)."""
+
+
+class _Stopped(Exception):
+    """The fetcher was stopped (its agent died) while this fetch was under way."""
 
 
 @dataclass(eq=False)
@@ -109,6 +109,16 @@ class Fetcher:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._used = 0
         self._serial = 0
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """The agent died: each fetch under way stops at its next step, writes nothing more,
+        and leaves the cache's files alone; new fetches fail at once."""
+        self._stopped.set()
+
+    def check_stopped(self) -> None:
+        if self._stopped.is_set():
+            raise _Stopped
 
     @property
     def cache_used(self) -> int:
@@ -121,6 +131,8 @@ class Fetcher:
     ) -> None:
         """Fetch ``command["uris"]`` into ``sandbox``, or raise FetchError with Mesos's message.
         ``user`` is the framework's; the command's own user wins (FetcherProcess::fetch)."""
+        if self._stopped.is_set():
+            raise FetchError("The fetcher was stopped")
         uris = command.get("uris") or []
         problem = _validate(uris)
         if problem:
@@ -141,8 +153,11 @@ class Fetcher:
                 items.append((uri, action, entry))
             _Run(self, container_id, os.path.abspath(sandbox), cache_dir, user).run(items)
             ok = True
+        except _Stopped:
+            raise FetchError("The fetcher was stopped") from None
         finally:
-            self._settle(held, new, ok)
+            if not self._stopped.is_set():
+                self._settle(held, new, ok)
 
     # -- the cache's books (FetcherProcess::Cache) ---------------------------------------------
 
@@ -311,8 +326,11 @@ class _Run:
                 self._exit(578, f"Could not create the fetcher cache directory: {error.strerror}")
         for uri, action, entry in items:
             value = uri["value"]
+            self.fetcher.check_stopped()
             try:
                 fetched = self._fetch(uri, action, entry)
+            except _Stopped:
+                raise
             except _Failed as error:
                 self._exit(615, f"Failed to fetch '{value}': {error}")
             except Exception as error:  # a bug here must still fail the launch, not hang it
@@ -484,7 +502,8 @@ class _Run:
         except (OSError, HTTPException, ValueError) as error:
             raise _Failed(f"Error downloading resource: {_curl_message(error)}") from None
         with response:
-            failure = _save(response, path, self.fetcher.max_download)
+            self.fetcher.check_stopped()
+            failure = _save(response, path, self.fetcher.max_download, self.fetcher.check_stopped)
         if failure:
             raise _Failed(f"Error downloading resource: {failure}")
         if code != 200:
@@ -508,8 +527,9 @@ class _Run:
             )
 
 
-def _save(response: Any, path: str, limit: int) -> str | None:
-    """Write the body to ``path``; what went wrong, in curl's words, or None."""
+def _save(response: Any, path: str, limit: int, check_stopped: Callable[[], None]) -> str | None:
+    """Write the body to ``path``; what went wrong, in curl's words, or None. Raises _Stopped
+    between two reads once the fetcher is stopped."""
     length = response.headers.get("Content-Length", "")
     expected = int(length) if length.isdigit() else None
     if expected is not None and expected > limit:
@@ -525,6 +545,7 @@ def _save(response: Any, path: str, limit: int) -> str | None:
                 chunk = response.read(64 * 1024)
             except (OSError, HTTPException) as error:
                 return _curl_message(error)
+            check_stopped()
             if not chunk:
                 break
             received += len(chunk)

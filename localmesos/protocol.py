@@ -123,6 +123,7 @@ MESSAGES: dict[str, dict[str, F]] = {
         "command": _f("CommandInfo"),
         "data": _f("bytes"),
         "kill_policy": _f("KillPolicy"),
+        "container": _f("ContainerInfo"),
     },
     "ExecutorInfo": {
         "type": _f("enum:ExecutorInfo.Type"),
@@ -133,6 +134,7 @@ MESSAGES: dict[str, dict[str, F]] = {
         "name": _f("string"),
         "data": _f("bytes"),
         "shutdown_grace_period": _f("DurationInfo"),
+        "container": _f("ContainerInfo"),
     },
     "CommandInfo": {
         "value": _f("string"),
@@ -140,10 +142,32 @@ MESSAGES: dict[str, dict[str, F]] = {
         "shell": _f("bool"),
         "environment": _f("Environment"),
         "uris": _f("URI", False, True),
+        "user": _f("string"),
     },
     "Environment": {"variables": _f("Variable", False, True)},
     "Variable": {"name": _f("string", True), "value": _f("string")},
-    "URI": {"value": _f("string", True)},
+    "URI": {
+        "value": _f("string", True),
+        "executable": _f("bool"),
+        "extract": _f("bool"),
+        "cache": _f("bool"),
+        "output_file": _f("string"),
+    },
+    "ContainerInfo": {
+        "type": _f("enum:ContainerInfo.Type", True),
+        "docker": _f("DockerInfo"),
+        "mesos": _f("MesosInfo"),
+    },
+    "DockerInfo": {"image": _f("string", True), "parameters": _f("Parameter", False, True)},
+    "Parameter": {"key": _f("string", True), "value": _f("string", True)},
+    "MesosInfo": {"image": _f("Image")},
+    "Image": {
+        "type": _f("enum:Image.Type", True),
+        "appc": _f("Image.Appc"),
+        "docker": _f("Image.Docker"),
+    },
+    "Image.Appc": {"name": _f("string", True)},
+    "Image.Docker": {"name": _f("string", True)},
     "Resource": {
         "name": _f("string", True),
         "type": _f("enum:Value.Type", True),
@@ -243,6 +267,8 @@ ENUMS: dict[str, set[str]] = {
     },
     "Value.Type": {"SCALAR", "RANGES", "SET", "TEXT"},
     "ExecutorInfo.Type": {"UNKNOWN", "DEFAULT", "CUSTOM"},
+    "ContainerInfo.Type": {"DOCKER", "MESOS"},
+    "Image.Type": {"APPC", "DOCKER"},
     "executor.Call.Type": {"UNKNOWN", "SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"},
     "TaskState": TERMINAL_STATES
     | {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"}

@@ -78,9 +78,9 @@ class Faults:
 
     def kill_agent(self) -> str:
         agent_id = self.cluster.agents[0]
-        self.cluster.kill_agent(agent_id)
+        self.cluster.kill_host(agent_id)
         self.cluster.add_agent()
-        return f"killed agent {agent_id} and started a new one in its place"
+        return f"killed agent {agent_id} with its machine and started a new one in its place"
 
     def kill_master(self) -> str:
         address = self.cluster.kill_master()

@@ -1,22 +1,33 @@
 """Where and how an executor runs: its sandbox in the Mesos layout (src/slave/paths.cpp
-`createExecutorDirectory`), its environment (src/slave/slave.cpp `executorEnvironment`), its
-command as an argv (the Mesos containerizer's launch, src/slave/containerizer/mesos/), and how
-its end is worded (stout's WSTRINGIFY). Processes themselves are started, watched and killed
-by `localmesos.processes.Launcher`, in sessions of their own as Mesos's posix launcher does.
+`createExecutorDirectory`), what the Mesos containerizer refuses to run, the fetch of its URIs
+off the agent's thread (`MesosContainerizerProcess::fetch`), its environment
+(src/slave/slave.cpp `executorEnvironment`), its command as an argv (the Mesos containerizer's
+launch, src/slave/containerizer/mesos/launch.cpp), and how its end is worded (stout's
+WSTRINGIFY). Processes themselves are started, watched and killed by
+`localmesos.processes.Launcher`, in sessions of their own as Mesos's posix launcher does.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
+from localmesos.fetcher import FetchError
 
 if TYPE_CHECKING:
     from localmesos.agent.slave import Agent
+
+log = logging.getLogger("localmesos.agent")
+
+# slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD (--executor_shutdown_grace_period).
+SHUTDOWN_GRACE = 5.0
 
 
 def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
@@ -37,6 +48,35 @@ def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[s
     directory.mkdir(parents=True)
     relink(runs / "latest", container_id)
     return container_id, directory
+
+
+def fetch(
+    agent: Agent,
+    container_id: str,
+    command: dict,
+    directory: Path,
+    user: str | None,
+    then: Callable[[str | None], None],
+) -> None:
+    """Fetch ``command``'s URIs into ``directory`` on a thread of its own (a download may take
+    minutes), then call ``then`` with the error, or None, on the agent's thread, as
+    MesosContainerizer goes on with `defer(self(), ...)` once mesos-fetcher is done. An agent
+    that has died runs nothing of it (its actor is stopped)."""
+
+    def run() -> None:
+        try:
+            agent.fetcher.fetch(container_id, command, directory, user)
+        except FetchError as error:
+            agent.dispatch(then, str(error))
+        except Exception as error:  # a bug in the fetcher must fail the launch, not hang it
+            log.exception("%s: fetching for container %s failed", agent.name, container_id)
+            agent.dispatch(
+                then, f"Failed to fetch all URIs for container '{container_id}': {error!r}"
+            )
+        else:
+            agent.dispatch(then, None)
+
+    threading.Thread(target=run, daemon=True, name=f"fetch-{container_id[:8]}").start()
 
 
 def executor_environment(
@@ -69,19 +109,58 @@ def executor_environment(
     )
     if checkpoint:
         env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
-        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
+        # slave.cpp: the agent's --executor_reregistration_timeout.
+        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = protocol.format_duration(
+            agent.executor_reregistration_timeout
+        )
     for variable in command.get("environment", {}).get("variables", []):
         env[variable["name"]] = variable.get("value", "")
     return env
 
 
-def command_argv(command: dict) -> tuple[list[str], str | None]:
-    """A CommandInfo as an argv and the program to run (None: the argv's first word)."""
+def refuse_container(container: dict | None) -> tuple[str, str] | None:
+    """The reason and message with which a task or an executor fails when its ContainerInfo
+    asks for what an agent with only the Mesos containerizer and no image provider cannot
+    give; None when it can run on the host (no ContainerInfo, or one with no image).
+
+    - An image (type MESOS, `mesos.image`): with no --image_providers the provisioner has no
+      store, and `ProvisionerProcess::provision` fails with "Unsupported container image type:
+      DOCKER" (src/slave/containerizer/mesos/provisioner/provisioner.cpp); the agent reports
+      the launch failure (`Slave::executorLaunched`).
+    - Type DOCKER: `MesosContainerizerProcess::launch` answers NOT_SUPPORTED, so no container
+      exists, and waiting for it gives none: "Abnormal executor termination: unknown container"
+      (`Slave::executorTerminated`, `Slave::sendExecutorTerminatedStatusUpdate`).
+    """
+    if not container:
+        return None
+    if container.get("type") == "DOCKER":
+        return "REASON_EXECUTOR_TERMINATED", "Abnormal executor termination: unknown container"
+    image = (container.get("mesos") or {}).get("image")
+    if image is not None:
+        kind = image.get("type", "UNKNOWN")
+        return (
+            "REASON_CONTAINER_LAUNCH_FAILED",
+            f"Failed to launch container: Unsupported container image type: {kind}",
+        )
+    return None
+
+
+def command_argv(command: dict, directory: Path | None = None) -> tuple[list[str], str]:
+    """A CommandInfo as an argv and the program to run, as mesos-containerizer's `launch`
+    execs it: `sh -c <value>` with the shell, else `arguments` as the whole argv (argv[0]
+    included) and `value` as the program. Given the working ``directory`` (an executor's
+    sandbox), a relative program found there is run from there (`os::which(executable,
+    working_directory)` in launch.cpp), so an executor fetched into its sandbox can be named
+    by its bare name."""
     value = command.get("value", "")
     if command.get("shell", True):
-        return ["/bin/sh", "-c", value], None
-    # Without a shell, `arguments` is the whole argv, argv[0] included (mesos.proto `CommandInfo`).
-    return list(command.get("arguments") or [value]), value
+        return ["sh", "-c", value], "/bin/sh"
+    executable = value
+    if directory is not None and not os.path.isabs(value):
+        candidate = directory / value
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            executable = str(candidate)
+    return list(command.get("arguments") or [value]), executable
 
 
 def relink(link: Path, target: str) -> None:
@@ -96,5 +175,6 @@ def wait_status(status: int) -> str:
     if os.WIFEXITED(status):
         return f"exited with status {os.WEXITSTATUS(status)}"
     if os.WIFSIGNALED(status):
-        return f"terminated with signal {signal.strsignal(os.WTERMSIG(status))}"
+        core = " (core dumped)" if os.WCOREDUMP(status) else ""
+        return f"terminated with signal {signal.strsignal(os.WTERMSIG(status))}{core}"
     return f"wait status {status}"

@@ -7,11 +7,11 @@ on its thread (`agent.call`).
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 from localmesos import protocol
-from localmesos.agent import files, monitor
+from localmesos.agent import executors, files, monitor
+from localmesos.agent.command_executor import EXECUTOR_OVERHEAD, executor_name
 from localmesos.agent.operator import api_endpoint, flags_json, framework_ids
 from localmesos.link import AGENT_MESSAGES, decode_link_message
 from localmesos.master.http import parse_call
@@ -20,7 +20,9 @@ from localmesos.resources import Resources
 from localmesos.web import EventStream, Request, Response
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Executor, Run
+    from localmesos.agent.command_tasks import Run
+    from localmesos.agent.executors import Executor
+    from localmesos.agent.slave import Agent
 
 
 def route(agent: Agent, request: Request) -> Response:
@@ -30,15 +32,17 @@ def route(agent: Agent, request: Request) -> Response:
     if path == "/api/v1/executor":
         return executor_endpoint(agent, request)
     if path == "/link":
-        # Messages from masters of other processes (see link.HttpLink).
-        decoded = decode_link_message(request, AGENT_MESSAGES)
-        if isinstance(decoded, Response):
+        # Messages from masters of other processes, and their watch (see link.HttpLink).
+        decoded = decode_link_message(request, AGENT_MESSAGES, linkable=True)
+        if not isinstance(decoded, tuple):
             return decoded
         message, args = decoded
         agent.dispatch(getattr(agent, "on_" + message), *args)
         return Response(202)
     if path in ("/api/v1", "/api/v1/operator"):
         # libprocess serves /api/v1/<anything> but the executor's with `/api/v1`.
+        if agent.recovering:
+            return Response.text(503, "Agent has not finished recovery")  # `Http::api`
         return api_endpoint(agent, request)
     if path == "/files/read":
         return agent.call(files.read, agent, request)
@@ -60,6 +64,8 @@ def route(agent: Agent, request: Request) -> Response:
     reader = readers.get(path)
     if reader is None:
         return Response(404)
+    if path == "/state" and agent.recovering:
+        return Response.text(503, "Agent has not finished recovery")  # `Http::state`
     return Response.json(agent.call(reader, agent), jsonp=request.arg("jsonp"))
 
 
@@ -75,6 +81,9 @@ def executor_endpoint(agent: Agent, request: Request) -> Response | EventStream:
 
 def executor_call(agent: Agent, call: dict) -> Response | EventStream:
     """slave/http.cpp `Http::executor`, on the agent's thread."""
+    if not agent.reconnect or (agent.recovering and call["type"] != "SUBSCRIBE"):
+        # Only SUBSCRIBE, and only once the executors may reconnect, during recovery.
+        return Response.text(503, "Agent has not finished recovery")
     framework_id = call["framework_id"]["value"]
     if framework_id not in agent.frameworks:
         return Response.text(400, "Framework cannot be found")
@@ -83,11 +92,11 @@ def executor_call(agent: Agent, call: dict) -> Response | EventStream:
         return Response.text(400, "Executor cannot be found")
     kind = call["type"]
     if kind == "SUBSCRIBE":
-        return agent.subscribe(executor)
+        return executors.subscribe(agent, executor, call.get("subscribe"))
     if executor.state == "REGISTERING":
         return Response.text(403, "Executor is not subscribed")
     if kind == "UPDATE":
-        agent.status_update(executor, call["update"]["status"])
+        executors.status_update(agent, executor, call["update"]["status"])
     elif kind == "MESSAGE" and framework_id not in agent.removed_frameworks:
         agent.master.send(
             "executor_message", agent.id, framework_id, executor.id, call["message"]["data"]
@@ -130,10 +139,9 @@ def validate_executor_call(call: dict) -> str | None:
 
 
 def executor_json(agent: Agent, run: Run) -> dict:
-    command = run.command
-    shown = command.get("value", "")
-    if not command.get("shell", True):
-        shown = " ".join(shlex.quote(a) for a in command.get("arguments") or [shown])
+    """A command executor as `ExecutorWriter` shows it (slave/http.cpp): the name and the
+    resources that `Slave::getExecutorInfo` gives it, its own 0.1 cpus and 32 MB added to its
+    task's while the task lives (`Executor::allocatedResources`), and no `type`."""
     task = {
         "id": run.task_id,
         "name": run.task.get("name", ""),
@@ -143,16 +151,16 @@ def executor_json(agent: Agent, run: Run) -> dict:
         "state": run.state,
         "resources": run.resources.to_flat(),
     }
-    live = (run.framework_id, run.task_id) in agent.runs
+    live = (run.framework_id, run.task_id) in agent.runs and not protocol.is_terminal(run.state)
+    resources = EXECUTOR_OVERHEAD + run.resources if live else EXECUTOR_OVERHEAD
     return {
         "id": run.task_id,
-        "name": f"Command Executor (Task: {run.task_id}) (Command: sh -c '{shown}')",
+        "name": executor_name(run.task),
         "source": run.task_id,
         "container": run.container_id,
         "directory": str(run.directory),
-        "resources": run.resources.to_flat(),
+        "resources": resources.to_flat(),
         "role": "*",
-        "type": "COMMAND",
         "framework_id": run.framework_id,
         "tasks": [task] if live else [],
         "queued_tasks": [],

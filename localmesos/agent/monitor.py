@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from localmesos.agent.operator import command_executor_info, framework_ids
+from localmesos.agent.command_executor import EXECUTOR_OVERHEAD, executor_name
+from localmesos.agent.operator import framework_ids
 from localmesos.protocol import is_terminal
 from localmesos.resources import Resources
 
@@ -132,7 +133,7 @@ def statistics(agent: Agent) -> list[dict]:
             entries.append(
                 {
                     "executor_id": run.task_id,
-                    "executor_name": command_executor_info(run)["name"],
+                    "executor_name": executor_name(run.task),
                     "framework_id": run.framework_id,
                     "source": run.task_id,
                     "statistics": stats,
@@ -163,7 +164,8 @@ def metrics_snapshot(agent: Agent) -> dict[str, float]:
     executor_states: list[str] = ["RUNNING" for _ in agent.runs]
     used = Resources()
     for run in agent.runs.values():
-        used = used + run.resources
+        # The command executor's own allowance counts, as `Executor::allocatedResources` does.
+        used = used + EXECUTOR_OVERHEAD + run.resources
     for executor in agent.executors.values():
         executor_states.append(executor.state)
         used = used + executor.resources

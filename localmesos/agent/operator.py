@@ -10,22 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 from localmesos import protocol
 from localmesos.agent import files
+from localmesos.agent.command_executor import executor_info
 from localmesos.master.http import parse_json
 from localmesos.protocol import is_terminal, version_json
 from localmesos.resources import Resources
 from localmesos.web import Request, Response
 
 if TYPE_CHECKING:
-    from localmesos.agent.slave import Agent, Executor, Run
+    from localmesos.agent.executors import Executor
+    from localmesos.agent.slave import Agent
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 RECORDIO = "application/recordio"
 # slave/constants.hpp MAX_COMPLETED_FRAMEWORKS.
 MAX_COMPLETED_FRAMEWORKS = 50
-# slave/constants.hpp DEFAULT_EXECUTOR_CPUS and DEFAULT_EXECUTOR_MEM: what a command executor
-# adds to its task (`Slave::getExecutorInfo`).
-COMMAND_EXECUTOR_OVERHEAD = Resources({"cpus": 0.1, "mem": 32})
 
 
 def api_endpoint(agent: Agent, request: Request) -> Response:
@@ -121,46 +120,6 @@ def flags_json(agent: Agent) -> dict[str, str]:
 # -- the v1 views --------------------------------------------------------------------------
 
 
-def command_executor_info(run: Run) -> dict:
-    """`Slave::getExecutorInfo` for a task without an executor: the ExecutorInfo of the
-    command executor Mesos starts for it, with its name cut as Mesos cuts it and the
-    executor's own 0.1 cpus and 32 MB. localmesos's agent runs the command itself; the
-    ExecutorInfo names the program Mesos would start."""
-    task = run.task
-    command = task.get("command", {})
-    value = command.get("value")
-    if command.get("shell", True):
-        if value is None:
-            shown = "(Command: NO COMMAND)"
-        else:
-            shown = f"(Command: sh -c '{value[:12] + '...' if len(value) > 15 else value}')"
-    elif value is None:
-        shown = "(Command: NO EXECUTABLE)"
-    else:
-        args = ", ".join([value, *command.get("arguments", [])])
-        shown = f"(Command: [{args[:12] + '...' if len(args) > 15 else args}])"
-    executor_command: dict[str, Any] = {
-        "shell": False,
-        "value": "mesos-executor",
-        "arguments": ["mesos-executor"],
-    }
-    for key in ("uris", "environment", "user"):
-        if key in command:
-            executor_command[key] = command[key]
-    info: dict[str, Any] = {
-        "executor_id": {"value": run.task_id},
-        "framework_id": {"value": run.framework_id},
-        "name": f"Command Executor (Task: {run.task_id}) {shown}",
-        "source": run.task_id,
-        "command": executor_command,
-        "resources": COMMAND_EXECUTOR_OVERHEAD.to_json(),
-    }
-    for key in ("labels", "discovery", "container"):
-        if key in task:
-            info[key] = task[key]
-    return info
-
-
 def v1_task(agent: Agent, framework_id: str, task: dict, state: str, executor_id: str = "") -> dict:
     """`protobuf::createTask` in the v1 form (the agent keeps no statuses of its own here)."""
     result: dict[str, Any] = {
@@ -196,9 +155,9 @@ def get_frameworks(agent: Agent, call: dict) -> dict:
 def get_executors(agent: Agent, call: dict) -> dict:
     """Running and completed executors, command executors included (`getExecutors`)."""
     frameworks = set(_frameworks(agent))
-    live: list[dict] = [command_executor_info(r) for r in agent.runs.values()]
+    live: list[dict] = [executor_info(r) for r in agent.runs.values()]
     live += [e.info for e in agent.executors.values() if e.state != "TERMINATED"]
-    done: list[dict] = [command_executor_info(r) for r in agent.completed_runs]
+    done: list[dict] = [executor_info(r) for r in agent.completed_runs]
     done += [e.info for e in agent.completed_executors]
     return {
         "executors": [

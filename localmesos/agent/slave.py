@@ -1,13 +1,24 @@
 """The agent actor (src/slave/slave.cpp): finds the leading master and (re)registers with it,
-answers its pings, runs command tasks as local processes the way Mesos's command executor
-does, and runs frameworks' own executors behind the v1 executor API, from launch to exit.
+answers its pings, takes the master's messages (tasks to run, kills, shutdowns, acknowledgements)
+and sends status updates on; it dies as a process or with its machine.
 
 Comments cite the Mesos sources each behaviour follows; localmesos/CONFORMANCE.md lists them
 all, with the tests that show them.
 
-Around it, in this package: http.py (its endpoints and the executor API), files.py (/files),
-status_updates.py (the status update manager), containerizer.py (sandboxes, environment,
-commands); processes are started and killed by localmesos.processes.
+What it does with a task is in the modules around it, in this package: command_tasks.py
+(command tasks: the command executor the agent makes for each, launch, end, kills) and
+command_executor.py (that executor's log, kills and accounting, which the agent plays);
+executors.py (frameworks' own executors, from launch to exit, and their calls); and http.py
+(its endpoints and the executor API), files.py (/files), operator.py and monitor.py (operator
+API, statistics, metrics), status_updates.py (the status update manager), containerizer.py
+(sandboxes, what containers are refused, the fetch, environment, commands), checkpoint.py and
+recovery.py (what survives a restart, and how the agent comes back). Processes are started
+and killed by localmesos.processes, URIs fetched by localmesos.fetcher.
+
+An agent dies in one of two ways (LocalCluster's `kill_agent` and `kill_host`): as a process
+(`exit`), which closes its sockets, so that the master hears of it at once and the executors
+of frameworks that do not checkpoint end themselves; or with its whole machine (`crash`),
+which closes nothing and takes every process along.
 """
 
 from __future__ import annotations
@@ -22,103 +33,32 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.agent import monitor
-from localmesos.agent.containerizer import (
-    command_argv,
-    create_sandbox,
-    executor_environment,
-    relink,
-    wait_status,
-)
+from localmesos.agent import command_tasks, executors, monitor, recovery
+from localmesos.agent.checkpoint import Checkpointer
+from localmesos.agent.command_tasks import Run
+from localmesos.agent.containerizer import relink
+from localmesos.agent.executors import EXECUTOR_REGISTRATION_TIMEOUT, Executor
 from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
 from localmesos.election import SESSION_TIMEOUT, Detector
-from localmesos.processes import Launcher
-from localmesos.protocol import is_terminal, task_status
+from localmesos.fetcher import Fetcher
+from localmesos.processes import Adopted, Launcher
+from localmesos.protocol import task_status
 from localmesos.resources import Resources
-from localmesos.web import EventStream, Server
+from localmesos.web import Server
 
 log = logging.getLogger("localmesos.agent")
 
-# The command executor's default grace between SIGTERM and SIGKILL (launcher/executor.cpp).
-KILL_GRACE = 3.0
-# slave/constants.hpp DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD.
-SHUTDOWN_GRACE = 5.0
-# slave/constants.hpp EXECUTOR_REGISTRATION_TIMEOUT (flag --executor_registration_timeout).
-EXECUTOR_REGISTRATION_TIMEOUT = 60.0
 # --registration_backoff_factor: the agent (re)registers after a random delay of up to this, and
 # retries with the bound doubled each time, up to REGISTER_RETRY_INTERVAL_MAX
 # (slave.cpp `Slave::detected`, `doReliableRegistration`; slave/constants.hpp).
 REGISTRATION_BACKOFF_FACTOR = 1.0
 REGISTER_RETRY_INTERVAL_MAX = 60.0
-
-
-@dataclass
-class Run:
-    """One command executor and its single task (executor ID = task ID, slave.cpp
-    `Slave::getExecutorInfo`)."""
-
-    framework_id: str
-    task: dict
-    container_id: str
-    directory: Path
-    resources: Resources
-    process: subprocess.Popen | None = None
-    state: str = "TASK_STAGING"
-    killed: bool = False
-    executor_terminated: bool = False
-    kill_timer: Timer | None = None
-
-    @property
-    def task_id(self) -> str:
-        return self.task["task_id"]["value"]
-
-    @property
-    def command(self) -> dict:
-        return self.task.get("command", {})
-
-
-@dataclass
-class Executor:
-    """A framework's own executor: one process, any number of tasks, and the event stream it
-    opened with SUBSCRIBE (`Slave::subscribe`). The states are those of Mesos's
-    `Executor::State`."""
-
-    framework_id: str
-    info: dict  # the ExecutorInfo, framework_id filled in by the master
-    container_id: str
-    directory: Path
-    resources: Resources
-    process: subprocess.Popen | None = None
-    state: str = "REGISTERING"  # then RUNNING, TERMINATING, TERMINATED
-    stream: EventStream | None = None
-    tasks: dict[str, dict] = field(default_factory=dict)  # live tasks, by task ID
-    task_states: dict[str, str] = field(default_factory=dict)
-    queued: list[str] = field(default_factory=list)  # not yet handed to the executor
-    completed_tasks: deque[dict] = field(default_factory=lambda: deque(maxlen=200))
-    registration_timer: Timer | None = None
-    shutdown_timer: Timer | None = None
-    # Why the agent ended the executor, when it did: the reason its tasks are reported with.
-    termination: tuple[str, str] | None = None
-
-    @property
-    def id(self) -> str:
-        return self.info["executor_id"]["value"]
-
-    @property
-    def command(self) -> dict:
-        return self.info.get("command", {})
-
-    @property
-    def grace(self) -> float:
-        period = self.info.get("shutdown_grace_period")
-        return period.get("nanoseconds", 0) / 1e9 if period else SHUTDOWN_GRACE
 
 
 class _NoMaster:
@@ -153,7 +93,11 @@ class Agent(Actor):
         zk_session_timeout: float = SESSION_TIMEOUT,
         registration_backoff_factor: float = REGISTRATION_BACKOFF_FACTOR,
         registration_retry_max: float = REGISTER_RETRY_INTERVAL_MAX,
+        agent_id: str | None = None,
+        executor_reregistration_timeout: float = recovery.EXECUTOR_REREGISTRATION_TIMEOUT,
+        fetcher_cache_dir: Path | None = None,
     ) -> None:
+        """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``."""
         super().__init__(name)
         if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
             raise ValueError("an agent needs either master_link, or zk and link_to_master")
@@ -181,10 +125,20 @@ class Agent(Actor):
         self.launcher = launcher
         self.status_update_retry = status_update_retry
         self.executor_registration_timeout = executor_registration_timeout
-        self.id: str | None = None
+        self.executor_reregistration_timeout = executor_reregistration_timeout
+        self.id: str | None = agent_id
+        # Mesos's RECOVERING state: until it is over the agent does not register, and answers
+        # 503 to most requests; `reconnect`: executors may subscribe again (recovery.py).
+        self.recovering = agent_id is not None
+        self.reconnect = not self.recovering
+        self.checkpointer = Checkpointer(self)
+        self.death: str | None = None  # "process" (exit) or "host" (crash)
         self.master_info: dict | None = None
         self.hostname = protocol.hostname_for(ip)
         self.server = Server(ip, port, functools.partial(route, self), name)
+        # --fetcher_cache_dir: Mesos's default, <tmp>/mesos/fetch, is emptied by each agent
+        # that starts; agents here share a work directory, so each has its own cache in it.
+        self.fetcher = Fetcher(fetcher_cache_dir or work_dir / "fetch" / f"{ip}-{self.port}")
         self.start_time = time.time()
         self.frameworks: dict[str, dict] = {}  # framework ID -> FrameworkInfo
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
@@ -192,7 +146,7 @@ class Agent(Actor):
         self.executors: dict[tuple[str, str], Executor] = {}  # (framework ID, executor ID)
         self.completed_executors: deque[Executor] = deque(maxlen=150)
         self.status_updates = StatusUpdateManager(
-            self, self._send_status_update, status_update_retry
+            self, self._send_status_update, status_update_retry, self.checkpointer.update_record
         )
         # Frameworks being shut down: their updates have nobody to go to (Mesos cleans up the
         # framework's status update streams at this point).
@@ -226,6 +180,8 @@ class Agent(Actor):
     def start(self, link_to_self: Any) -> None:
         self._self_link = link_to_self
         self.start_actor()
+        if self.recovering:
+            self.dispatch(recovery.recover, self)  # first of all, before any request
         self.server.start()
         if self.zk is None:
             self.dispatch(self._new_master, self._fixed_master)
@@ -240,20 +196,54 @@ class Agent(Actor):
             self.crash()
             raise
 
+    def exit(self) -> None:
+        """Die as a process (SIGKILL, a crash, an upgrade): its sockets close, so the master
+        and the executors hear of it at once. Executors of frameworks that checkpoint wait
+        for the agent to come back; the others end, as Mesos's executor libraries end them
+        when their agent goes and their framework does not checkpoint
+        (src/exec/exec.cpp `ExecutorProcess::exited`, src/executor/executor.cpp). pymesos's
+        executor would wait whatever MESOS_CHECKPOINT says, so the agent does it for it; it
+        also plays its command tasks' executor, and writes what that one logs. Fetches under
+        way stop, and their containers never start: a restarted agent finds them without a
+        process."""
+        if self.death is not None:
+            return
+        self.death = "process"
+        self.stop_actor(wait=True)  # no message is left half done
+        self.fail_pending_calls()
+        self.fetcher.stop()
+        if self._detector is not None:
+            self._detector.stop()
+        for run in self.runs.values():
+            if run.process is not None:
+                run.executor.agent_exited(self.checkpointer.checkpoints(run.framework_id))
+        for framework_id, process in self._processes():
+            if not self.checkpointer.checkpoints(framework_id):
+                self.launcher.kill_group(process.pid)
+        self.server.stop()
+        self.notify_exited()
+
     def crash(self) -> None:
-        """Die at once, as a machine does: no goodbye to the master, every process killed."""
+        """Die at once, as a machine does: nothing closes toward the master (it learns from
+        the health checks), and every process dies with it."""
+        if self.death is not None:
+            return
+        self.death = "host"
         self.stop_actor(wait=False)
+        self.fetcher.stop()
         if self._detector is not None:
             self._detector.stop()
         self.server.stop()
-        for process in [r.process for r in self.runs.values()] + [
-            e.process for e in self.executors.values()
-        ]:
-            if process is not None:
-                self.launcher.kill_group(process.pid)
+        for _, process in self._processes():
+            self.launcher.kill_group(process.pid)
 
     def stop(self) -> None:
         self.crash()
+
+    def _processes(self) -> list[tuple[str, Any]]:
+        found = [(r.framework_id, r.process) for r in self.runs.values()]
+        found += [(e.framework_id, e.process) for e in self.executors.values()]
+        return [(framework_id, process) for framework_id, process in found if process]
 
     # -- messages from the master ---------------------------------------------------------------
 
@@ -299,8 +289,13 @@ class Agent(Actor):
                 timer.cancel()
         self._registration_timer = self._ping_timer = None
 
+    def start_registration(self) -> None:
+        """Recovery is over: (re)register with the master known by now, if any."""
+        if self.master is not NO_MASTER:
+            self._new_master(self.master)
+
     def _register(self, backoff: float) -> None:
-        if self.connected or self.master is NO_MASTER:
+        if self.connected or self.master is NO_MASTER or self.recovering:
             return
         if self.id is None:
             self.master.send("register_agent", self.info(), self._self_link)
@@ -376,6 +371,9 @@ class Agent(Actor):
         slaves = self.work_dir / "slaves"
         (slaves / agent_id).mkdir(parents=True, exist_ok=True)
         relink(slaves / "latest", agent_id)
+        # `Slave::registered`: what a restart needs to come back as this agent.
+        self.checkpointer.agent_info({**self.info(), "id": {"value": agent_id}})
+        self.checkpointer.boot_id()
         self._connected(master_info, ping_timeout)
         self.registered.set()
         log.info("agent %s registered on port %d", agent_id, self.port)
@@ -390,6 +388,7 @@ class Agent(Actor):
         if not self.connected:
             log.info("agent %s reregistered with master %s", agent_id, master_info.get("pid"))
             self._connected(master_info, ping_timeout)
+            self.registered.set()
         for wanted in reconciliations or []:
             # slave.cpp `reregistered`: a task that the master knows and this agent does not
             # (its RunTask was lost) ends, so that the master forgets it.
@@ -407,13 +406,13 @@ class Agent(Actor):
                 message="Reconciliation: task unknown to the agent",
                 with_uuid=True,
             )
-            self._queue_update(framework_id, status)
+            self.queue_update(framework_id, status)
 
     def _knows_task(self, framework_id: str, task_id: str) -> bool:
         return (
             (framework_id, task_id) in self.runs
             or (framework_id, task_id) in self.status_updates.streams
-            or self._executor_of_task(framework_id, task_id) is not None
+            or executors.of_task(self, framework_id, task_id) is not None
         )
 
     # -- health checks: the master pings, the agent answers and watches for silence ----------
@@ -449,147 +448,60 @@ class Agent(Actor):
         else:
             self._master_detected(self._detected)
 
-    def on_ping(self) -> None:
+    def on_ping(self, connected: bool = True) -> None:
+        """`Slave::ping`, answered in any state, recovery included."""
         self._last_ping = time.monotonic()
+        if not connected and self.connected:
+            # The master took this agent for disconnected (its link broke) while it thinks
+            # itself registered: "Forcing re-registration".
+            log.info("%s: the master marked this agent disconnected; reregistering", self.name)
+            self._new_master(self.master)
         self.master.send("pong", self.id)
 
     def on_run_task(self, payload: dict) -> None:
+        """`Slave::runTask`: the task goes to its framework's executor (executors.py), or to
+        the command executor the agent makes for it (command_tasks.py)."""
         framework_info = payload["framework_info"]
         task = payload["task"]
         framework_id = framework_info["id"]["value"]
+        if self.recovering:
+            # `Slave::runTask` from a master it does not know yet: ignored; the master
+            # reconciles the task once the agent has reregistered.
+            log.warning("%s: ignoring a task launch during recovery", self.name)
+            return
         self.frameworks[framework_id] = framework_info
+        self.checkpointer.framework(framework_id)
         if "executor" in task:
-            self._run_on_executor(framework_id, task)
-            return
-        task_id = task["task_id"]["value"]
-        container_id, directory = create_sandbox(self, framework_id, task_id)
-        run = Run(
-            framework_id,
-            task,
-            container_id,
-            directory,
-            Resources.from_json(task.get("resources", [])),
-        )
-        self.runs[(framework_id, task_id)] = run
-        # The command executor reports STARTING before it spawns the command (MESOS-7941).
-        self._executor_update(run, "TASK_STARTING")
-        try:
-            argv, executable = command_argv(run.command)
-            run.process = self.launcher.spawn(
-                argv,
-                executable=executable,
-                cwd=directory,
-                env=executor_environment(
-                    self, framework_id, task_id, directory, run.command, SHUTDOWN_GRACE
-                )
-                | {"MESOS_TASK_ID": task_id},
-            )
-        except OSError as error:
-            self._executor_update(
-                run, "TASK_FAILED", message=f"Failed to launch the command: {error}"
-            )
-            self._executor_done(run)
-            return
-        self._executor_update(run, "TASK_RUNNING")
-        threading.Thread(
-            target=self._wait, args=(run,), daemon=True, name=f"wait-{task_id}"
-        ).start()
-
-    def _wait(self, run: Run) -> None:
-        assert run.process is not None
-        status = self.launcher.reap(run.process)
-        self.dispatch(self._exited, run, status)
-
-    def _exited(self, run: Run, status: int) -> None:
-        if run.kill_timer:
-            run.kill_timer.cancel()
-        if run.executor_terminated:
-            # The executor itself died: the agent reports what it still had
-            # (`Slave::sendExecutorTerminatedStatusUpdate`).
-            self._agent_update(
-                run,
-                "TASK_FAILED",
-                reason="REASON_EXECUTOR_TERMINATED",
-                message="Executor terminated",
-            )
+            executors.run_task(self, framework_id, task)
         else:
-            how = wait_status(status)
-            if run.killed:
-                self._executor_update(run, "TASK_KILLED", message=f"Command {how}")
-            elif status == 0:
-                self._executor_update(run, "TASK_FINISHED", message=f"Command {how}")
-            else:
-                self._executor_update(run, "TASK_FAILED", message=f"Command {how}")
-        self._executor_done(run)
-
-    def _executor_done(self, run: Run) -> None:
-        monitor.count(self, "slave/executors_terminated")
-        self.runs.pop((run.framework_id, run.task_id), None)
-        self.completed_runs.append(run)
-        self.master.send("executor_exited", self.id, run.framework_id, run.task_id, 0)
+            command_tasks.launch(self, framework_info, task)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
-        executor = self._executor_of_task(framework_id, task_id)
+        executor = executors.of_task(self, framework_id, task_id)
         if executor is not None:
-            self._kill_on_executor(executor, task_id, kill_policy)
+            executors.kill_task(self, executor, task_id, kill_policy)
             return
         run = self.runs.get((framework_id, task_id))
-        if run is None or run.process is None or run.killed:
-            return
-        # The KILL's policy wins over the task's own (launcher/executor.cpp `killTask`).
-        grace = KILL_GRACE
-        for policy in (kill_policy, run.task.get("kill_policy")):
-            if policy and "grace_period" in policy:
-                grace = policy["grace_period"].get("nanoseconds", 0) / 1e9
-                break
-        framework = self.frameworks.get(framework_id, {})
-        if any(c.get("type") == "TASK_KILLING_STATE" for c in framework.get("capabilities", [])):
-            self._executor_update(run, "TASK_KILLING")
-        self._terminate(run, grace)
-
-    def _terminate(self, run: Run, grace: float) -> None:
-        assert run.process is not None
-        run.killed = True
-        self.launcher.kill_group(run.process.pid, signal.SIGTERM)
-        run.kill_timer = self.after(grace, self.launcher.kill_group, run.process.pid)
-
-    def _kill_on_executor(self, executor: Executor, task_id: str, policy: dict | None) -> None:
-        if task_id in executor.queued:
-            # slave.cpp `killTask`: the executor never saw it, so the agent answers.
-            self._executor_agent_update(
-                executor,
-                task_id,
-                "TASK_KILLED",
-                reason="REASON_TASK_KILLED_DURING_LAUNCH",
-                message="Killed before delivery to the executor",
-            )
-            # An executor left with nothing to run is told to shut down when it subscribes
-            # (or it meets its registration timeout).
-        elif executor.state == "RUNNING" and executor.stream is not None:
-            kill: dict[str, Any] = {"task_id": {"value": task_id}}
-            if policy:
-                kill["kill_policy"] = policy
-            executor.stream.send({"type": "KILL", "kill": kill})
+        if run is not None:
+            command_tasks.kill(self, run, kill_policy)
 
     def on_shutdown_executor(self, framework_id: str, executor_id: str) -> None:
         executor = self.executors.get((framework_id, executor_id))
         if executor is not None:
-            self._shutdown(executor)
+            executors.shutdown(self, executor)
             return
-        # The command executor answers SHUTDOWN by killing its task
-        # (launcher/executor.cpp `CommandExecutor::shutdown`).
         run = self.runs.get((framework_id, executor_id))
-        if run is not None and run.process is not None and not run.killed:
-            self._terminate(run, SHUTDOWN_GRACE)
+        if run is not None:
+            command_tasks.shutdown(self, run)
 
     def on_shutdown_framework(self, framework_id: str) -> None:
         self.removed_frameworks.add(framework_id)
         for key, run in list(self.runs.items()):
-            if key[0] == framework_id and run.process is not None and not run.killed:
-                self._terminate(run, SHUTDOWN_GRACE)
+            if key[0] == framework_id:
+                command_tasks.shutdown(self, run)
         for key, executor in list(self.executors.items()):
             if key[0] == framework_id:
-                self._shutdown(executor)
+                executors.shutdown(self, executor)
         self.status_updates.cleanup(framework_id)
 
     def on_update_framework(self, framework_id: str, framework_info: dict) -> None:
@@ -605,6 +517,7 @@ class Agent(Actor):
         if framework_id not in self.frameworks or framework_id in self.removed_frameworks:
             return
         self.frameworks[framework_id] = framework_info
+        self.checkpointer.framework(framework_id)
         self.status_updates.resume(framework_id)
 
     def on_framework_message(self, framework_id: str, executor_id: str, data: str) -> None:
@@ -619,246 +532,6 @@ class Agent(Actor):
 
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
         self.status_updates.acknowledgement(framework_id, task_id, ack_uuid)
-
-    # -- custom executors (`Slave::launchExecutor`, `Slave::executorTerminated`) ----------------
-
-    def _run_on_executor(self, framework_id: str, task: dict) -> None:
-        """Hand the task to its executor: start the executor if it is not running here yet,
-        queue the task until the executor subscribes, or send it at once (`Slave::run`,
-        `Slave::subscribe`)."""
-        info = task["executor"]
-        task_id = task["task_id"]["value"]
-        executor = self.executors.get((framework_id, info["executor_id"]["value"]))
-        if executor is None:
-            executor = self._launch_executor(framework_id, info)
-        if executor.state in ("TERMINATING", "TERMINATED"):
-            # slave.cpp `run`: a task for an executor on its way out never reaches it.
-            self._executor_agent_update(
-                executor,
-                task_id,
-                "TASK_DROPPED",
-                reason="REASON_EXECUTOR_TERMINATED",
-                message="Executor terminating",
-            )
-            return
-        executor.tasks[task_id] = task
-        executor.task_states[task_id] = "TASK_STAGING"
-        if executor.state == "RUNNING" and executor.stream is not None:
-            executor.stream.send({"type": "LAUNCH", "launch": {"task": task}})
-        else:
-            executor.queued.append(task_id)
-
-    def _launch_executor(self, framework_id: str, info: dict) -> Executor:
-        container_id, directory = create_sandbox(self, framework_id, info["executor_id"]["value"])
-        executor = Executor(
-            framework_id,
-            info,
-            container_id,
-            directory,
-            Resources.from_json(info.get("resources", [])),
-        )
-        self.executors[(framework_id, executor.id)] = executor
-        try:
-            argv, executable = command_argv(executor.command)
-            env = executor_environment(
-                self, framework_id, executor.id, directory, executor.command, executor.grace
-            )
-            executor.process = self.launcher.spawn(
-                argv, executable=executable, cwd=directory, env=env
-            )
-        except OSError as error:
-            # The container never started: its tasks fail once they are queued on it.
-            executor.termination = (
-                "REASON_CONTAINER_LAUNCH_FAILED",
-                f"Failed to launch container: {error}",
-            )
-            self.dispatch(self._executor_exited, executor, -1)
-            return executor
-        executor.registration_timer = self.after(
-            self.executor_registration_timeout, self._registration_timeout, executor
-        )
-        threading.Thread(
-            target=self._wait_executor,
-            args=(executor, executor.process),
-            daemon=True,
-            name=f"wait-{executor.id}",
-        ).start()
-        log.info("launched executor %s of framework %s", executor.id, framework_id)
-        return executor
-
-    def _wait_executor(self, executor: Executor, process: subprocess.Popen) -> None:
-        status = self.launcher.reap(process)
-        self.dispatch(self._executor_exited, executor, status)
-
-    def _registration_timeout(self, executor: Executor) -> None:
-        if executor.state != "REGISTERING":
-            return
-        waited = protocol.format_duration(self.executor_registration_timeout)
-        log.info("executor %s did not subscribe within %s", executor.id, waited)
-        executor.termination = (
-            "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
-            f"Executor did not register within {waited}",
-        )
-        self._destroy(executor)
-
-    def _destroy(self, executor: Executor) -> None:
-        """Kill the executor's whole process group; its waiter reports the exit."""
-        if executor.process is not None and executor.state != "TERMINATED":
-            self.launcher.kill_group(executor.process.pid)
-
-    def _shutdown(self, executor: Executor) -> None:
-        """SHUTDOWN, then the kill once the grace period is over (slave.cpp
-        `_shutdownExecutor` and `shutdownExecutorTimeout`)."""
-        if executor.state in ("TERMINATING", "TERMINATED"):
-            return
-        executor.state = "TERMINATING"
-        if executor.stream is not None:
-            executor.stream.send({"type": "SHUTDOWN"})
-        executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
-
-    def _executor_exited(self, executor: Executor, status: int) -> None:
-        """slave.cpp `executorTerminated`: the tasks it still had fail, and the master hears
-        of the exit with the raw wait status (the scheduler gets FAILURE,
-        `Master::exitedExecutor`)."""
-        if executor.state == "TERMINATED":
-            return
-        monitor.count(self, "slave/executors_terminated")
-        executor.state = "TERMINATED"
-        for timer in (executor.registration_timer, executor.shutdown_timer):
-            if timer is not None:
-                timer.cancel()
-        if executor.stream is not None:
-            executor.stream.close()
-            executor.stream = None
-        reason, message = executor.termination or (
-            "REASON_EXECUTOR_TERMINATED",
-            "Executor terminated",
-        )
-        for task_id in list(executor.tasks):
-            self._executor_agent_update(
-                executor, task_id, "TASK_FAILED", reason=reason, message=message
-            )
-        self.executors.pop((executor.framework_id, executor.id), None)
-        self.completed_executors.append(executor)
-        log.info(
-            "executor %s of framework %s exited: %s",
-            executor.id,
-            executor.framework_id,
-            wait_status(status) if status >= 0 else "never started",
-        )
-        self.master.send("executor_exited", self.id, executor.framework_id, executor.id, status)
-
-    def _executor_of_task(self, framework_id: str, task_id: str) -> Executor | None:
-        for (owner, _), executor in self.executors.items():
-            if owner == framework_id and task_id in executor.tasks:
-                return executor
-        return None
-
-    # -- calls from executors (their endpoint is in http.py) -----------------------------------
-
-    def subscribe(self, executor: Executor) -> EventStream:
-        """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`)."""
-        stream = EventStream()
-        if executor.stream is not None:
-            executor.stream.close()  # a second SUBSCRIBE replaces the first (`Slave::subscribe`)
-        executor.stream = stream
-        stream.on_close = lambda closed: self.dispatch(
-            self._executor_disconnected, executor, closed
-        )
-        if executor.registration_timer is not None:
-            executor.registration_timer.cancel()
-        if executor.state == "REGISTERING" and not executor.tasks:
-            # Every task it was started for was killed before delivery (slave.cpp
-            # `subscribe`): it gets SHUTDOWN instead of SUBSCRIBED.
-            executor.state = "TERMINATING"
-            executor.shutdown_timer = self.after(executor.grace, self._destroy, executor)
-        if executor.state == "TERMINATING" or executor.framework_id in self.removed_frameworks:
-            stream.send({"type": "SHUTDOWN"})
-            stream.close()
-            return stream
-        executor.state = "RUNNING"
-        stream.send(
-            {
-                "type": "SUBSCRIBED",
-                "subscribed": {
-                    # pymesos compares both IDs with its environment, key for key
-                    # (pymesos executor.py `on_subscribed`).
-                    "executor_info": executor.info,
-                    "framework_info": self.frameworks[executor.framework_id],
-                    "agent_info": {**self.info(), "id": {"value": self.id}},
-                    "container_id": {"value": executor.container_id},
-                },
-            }
-        )
-        # Only tasks that the executor has never seen: pymesos refuses a task ID twice.
-        for task_id in executor.queued:
-            if task_id in executor.tasks:
-                stream.send({"type": "LAUNCH", "launch": {"task": executor.tasks[task_id]}})
-        executor.queued.clear()
-        return stream
-
-    def _executor_disconnected(self, executor: Executor, stream: EventStream) -> None:
-        if executor.stream is stream:
-            # The process lives on; pymesos subscribes again (it acts as if it checkpoints).
-            executor.stream = None
-            log.info("executor %s disconnected", executor.id)
-
-    def status_update(self, executor: Executor, status: dict) -> None:
-        """An UPDATE: queued toward the scheduler (retried until acknowledged), then
-        ACKNOWLEDGED to the executor at once, by the agent itself (`Slave::___statusUpdate`)."""
-        task_id = status["task_id"]["value"]
-        state = status["state"]
-        if executor.framework_id in self.removed_frameworks:
-            return  # the framework is being removed: dropped, and never acknowledged
-        previous = executor.task_states.get(task_id)
-        if previous is not None and is_terminal(previous):
-            # The status update manager drops an update after a terminal one, but the
-            # executor still gets its acknowledgement.
-            log.info("ignoring %s for task %s, which is already %s", state, task_id, previous)
-        else:
-            if task_id in executor.tasks:
-                executor.task_states[task_id] = state
-                if is_terminal(state):
-                    task = executor.tasks.pop(task_id)
-                    executor.completed_tasks.append({"task": task, "state": state})
-            # The agent adds its own ID, but leaves executor_id as the executor wrote it.
-            self._enqueue(
-                executor.framework_id,
-                status.get("executor_id", {}).get("value"),
-                executor.container_id,
-                executor.process,
-                dict(status),
-            )
-            if previous is None and task_id not in executor.tasks:
-                # slave.cpp forwards an update about a task it does not know, but never
-                # acknowledges it to the executor.
-                return
-        if executor.stream is None:
-            return  # disconnected: the executor will resend it after it subscribes again
-        executor.stream.send(
-            {
-                "type": "ACKNOWLEDGED",
-                "acknowledged": {"task_id": {"value": task_id}, "uuid": status["uuid"]},
-            }
-        )
-
-    def _executor_agent_update(
-        self, executor: Executor, task_id: str, state: str, *, reason: str, message: str
-    ) -> None:
-        """An update the agent writes itself about a task of a custom executor
-        (`Slave::sendExecutorTerminatedStatusUpdate`, `Slave::killTask`)."""
-        executor.task_states[task_id] = state
-        task = executor.tasks.pop(task_id, None)
-        if task is not None:
-            executor.completed_tasks.append({"task": task, "state": state})
-        if task_id in executor.queued:
-            executor.queued.remove(task_id)
-        status = task_status(
-            task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
-        )
-        self._enqueue(
-            executor.framework_id, executor.id, executor.container_id, executor.process, status
-        )
 
     # -- kill_executor and kill_task_process (fault injection) ----------------------------------
 
@@ -883,24 +556,26 @@ class Agent(Actor):
 
     # -- status updates -------------------------------------------------------------------------
 
-    def _executor_update(self, run: Run, state: str, message: str | None = None) -> None:
+    def executor_update(self, run: Run, state: str, message: str | None = None) -> None:
+        """An update from a command executor (SOURCE_EXECUTOR, no reason)."""
         run.state = state
         status = task_status(run.task_id, state, "SOURCE_EXECUTOR", message=message, with_uuid=True)
-        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
+        self.enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
-    def _agent_update(self, run: Run, state: str, *, reason: str, message: str) -> None:
+    def agent_update(self, run: Run, state: str, *, reason: str, message: str) -> None:
+        """An update the agent writes itself about a command task (SOURCE_AGENT)."""
         run.state = state
         status = task_status(
             run.task_id, state, "SOURCE_AGENT", reason=reason, message=message, with_uuid=True
         )
-        self._enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
+        self.enqueue(run.framework_id, run.task_id, run.container_id, run.process, status)
 
-    def _enqueue(
+    def enqueue(
         self,
         framework_id: str,
         executor_id: str | None,
         container_id: str,
-        process: subprocess.Popen | None,
+        process: subprocess.Popen | Adopted | None,
         status: dict,
     ) -> None:
         # The agent fills in who it is and which container the update is about.
@@ -913,9 +588,9 @@ class Agent(Actor):
         }
         if process is not None:
             status["container_status"]["executor_pid"] = process.pid
-        self._queue_update(framework_id, status)
+        self.queue_update(framework_id, status)
 
-    def _queue_update(self, framework_id: str, status: dict) -> None:
+    def queue_update(self, framework_id: str, status: dict) -> None:
         if framework_id in self.removed_frameworks:
             return
         monitor.count_update(self, status)

@@ -79,12 +79,13 @@ class _Role(_Client):
 
 
 class _Agent:
-    __slots__ = ("available", "holders", "total")
+    __slots__ = ("activated", "available", "holders", "total")
 
     def __init__(self, total: Resources) -> None:
         self.total = total
         self.available = total
         self.holders: set[str] = set()  # ids of frameworks holding something here
+        self.activated = True  # a disconnected agent is offered to nobody
 
 
 class Allocator:
@@ -135,6 +136,14 @@ class Allocator:
                 self._scalar_total[name] = left
             else:
                 del self._scalar_total[name]
+
+    def activate_agent(self, agent_id: str) -> None:
+        self._agent(agent_id).activated = True
+
+    def deactivate_agent(self, agent_id: str) -> None:
+        """`deactivateSlave`: no offers from it until it is activated again; what is allocated
+        there stays allocated."""
+        self._agent(agent_id).activated = False
 
     # Frameworks.
 
@@ -277,7 +286,7 @@ class Allocator:
         for agent_id in order:
             agent = agents[agent_id]
             available = agent.available
-            if not available:
+            if not available or not agent.activated:
                 continue
             # `allocatable`: some minimum must fit; equal for every framework on this agent.
             if minimums and not any(available.contains(minimum) for minimum in minimums):

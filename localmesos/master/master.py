@@ -221,7 +221,9 @@ class Master(Actor):
                 )
         stream = EventStream({"Mesos-Stream-Id": protocol.mesos_id()})
         refusal = validate_framework_info(info)
-        framework_id = (info.get("id") or {}).get("value")
+        # A FrameworkID of "" is none: a new framework (`Master::_subscribe`, `!has_id() ||
+        # id() == ""`).
+        framework_id = (info.get("id") or {}).get("value") or None
         if refusal is None and framework_id in self.removed_framework_ids:
             refusal = "Framework has been removed"
         if refusal is not None:
@@ -645,7 +647,7 @@ class Master(Actor):
             state = "TASK_LOST"
         extra: dict[str, Any] = {}
         if task.executor_id:
-            extra["executor_id"] = {"value": task.executor_id}
+            extra["executor_id"] = task.executor_id  # task_status wraps it
         framework.send(
             {
                 "type": "UPDATE",
@@ -763,6 +765,12 @@ class Master(Actor):
         agent = self.agents.get(agent_id)
         if agent is not None:
             agent.last_pong = time.monotonic()
+
+    def exited(self, pid: str) -> None:
+        """libprocess's `exited` for an agent this master links to: its process died and the
+        socket closed (`Master::exited`); see agents.agent_exited. Not a link message: the
+        link itself reports it (`link.monitor`)."""
+        agents.agent_exited(self, pid)
 
     def mark_unreachable(self, agent: AgentRecord, why: str) -> None:
         """The agent is gone (`Master::markUnreachable`); see agents.mark_unreachable."""

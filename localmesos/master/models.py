@@ -18,6 +18,9 @@ from localmesos.web import EventStream
 HEARTBEAT_SECONDS = 15.0
 MAX_COMPLETED_TASKS = 1000
 MAX_COMPLETED_FRAMEWORKS = 50
+# Ten times agent_timeout, as Mesos's 10 minutes are eight times its 75 s of health checks: an
+# agent that restarts answers pings while it recovers, and this bounds how long that may take.
+AGENT_REREGISTER_TIMEOUT = 20.0
 
 
 @dataclass
@@ -109,6 +112,12 @@ class AgentRecord:
     last_pong: float
     # Custom executors running here, by (framework ID, executor ID).
     executors: dict[tuple[str, str], Executor] = field(default_factory=dict)
+    # `Slave::connected`: false once its process has exited (its socket closed), until it
+    # reregisters. `Slave::active`: offered or not; a disconnected agent is inactive.
+    connected: bool = True
+    active: bool = True
+    # `Slave::reregistrationTimer`: how long a disconnected agent has to come back.
+    reregistration_timer: Timer | None = None
 
     @property
     def hostname(self) -> str:
@@ -126,6 +135,10 @@ class MasterFlags:
     allocation_interval: float = 1.0
     # Mesos declares an agent lost after 5 missed pings 15 s apart; one short timeout here.
     agent_timeout: float = 2.0
+    # --agent_reregister_timeout: how long an agent whose process exited has to reregister
+    # before it is marked unreachable, if its health checks have not done so first (Mesos: 10
+    # minutes, and no less; the health checks come first there too, after 75 s).
+    agent_reregister_timeout: float = AGENT_REREGISTER_TIMEOUT
     credentials: dict[str, str] | None = None
     heartbeat_interval: float = HEARTBEAT_SECONDS
     work_dir: str = ""

@@ -40,8 +40,10 @@ def validate_scheduler_call(call: dict) -> str | None:
     if body is not None and body not in call:
         return f"Expecting '{body}' to be present"
     if kind == "SUBSCRIBE":
+        # Two FrameworkIDs compare by value, and one that is not set has the value ""
+        # (`frameworkInfo.id() != call.framework_id()`, type_utils.cpp `operator==`).
         info = call["subscribe"]["framework_info"]
-        if "framework_id" in call and call["framework_id"] != info.get("id"):
+        if info.get("id", {}).get("value", "") != call.get("framework_id", {}).get("value", ""):
             return "'framework_id' differs from 'subscribe.framework_info.id'"
         return None
     if "framework_id" not in call:
@@ -53,10 +55,8 @@ def validate_scheduler_call(call: dict) -> str | None:
 
 def validate_framework_info(info: dict) -> str | None:
     """The checks that refuse a SUBSCRIBE with an ERROR event (validation.cpp
-    `framework::validate`, `Master::validateFramework`)."""
-    timeout = info.get("failover_timeout", 0.0)
-    if timeout < 0 or timeout > 10 * 365 * 86400:
-        return f"Invalid failover_timeout: {timeout}"
+    `framework::validate`, `Master::validateFramework`), in their order: roles, the
+    framework's ID, the failover timeout."""
     roles = info.get("roles") or [info.get("role", "*")]
     for role in roles:
         if role != "*" and (
@@ -67,20 +67,35 @@ def validate_framework_info(info: dict) -> str | None:
             or role.endswith("/")
         ):
             return f"Role '{role}' is invalid"
+    # `validateFrameworkId`: an ID of "" is no ID (the master gives the framework one); any
+    # other must be a valid ID, since agents name sandbox directories after it.
+    framework_id = info.get("id", {}).get("value", "")
+    if framework_id:
+        problem = id_error(framework_id)
+        if problem is not None:
+            return problem
+    timeout = info.get("failover_timeout", 0.0)
+    if timeout < 0 or timeout > 10 * 365 * 86400:
+        return f"Invalid failover_timeout: {timeout}"
+    return None
+
+
+def id_error(value: str) -> str | None:
+    """common/validation.cpp `validateID`."""
+    if not value:
+        return "ID must not be empty"
+    if len(value.encode("utf-8", "surrogatepass")) > 255:  # C++ counts bytes
+        return "ID must not be greater than 255 characters"
+    if value in (".", ".."):
+        return f"'{value}' is disallowed"
+    if any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in value):
+        return f"'{value}' contains invalid characters"
     return None
 
 
 def protocol_task_id_error(task_id: str) -> str | None:
     """common/validation.cpp validateID, as the task validation reports it."""
-    problem = None
-    if not task_id:
-        problem = "ID must not be empty"
-    elif len(task_id.encode("utf-8", "surrogatepass")) > 255:  # C++ counts bytes
-        problem = "ID must not be greater than 255 characters"
-    elif task_id in (".", ".."):
-        problem = f"'{task_id}' is disallowed"
-    elif any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in task_id):
-        problem = f"'{task_id}' contains invalid characters"
+    problem = id_error(task_id)
     return None if problem is None else f"Task ID is invalid: {problem}"
 
 
@@ -153,6 +168,10 @@ def validate_task(
             error = f"Task uses invalid resources: {problem}"
     if error is None and not resources:
         error = "Task uses no resources"
+    if error is None and "container" in info:
+        problem = validate_container_info(info["container"])
+        if problem is not None:
+            error = f"Task's `ContainerInfo` is invalid: {problem}"
     if error is None and ("command" in info) == ("executor" in info):
         error = (
             "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
@@ -200,6 +219,10 @@ def validate_executor(
     grace = executor_info.get("shutdown_grace_period", {}).get("nanoseconds", 0)
     if grace < 0:
         return "ExecutorInfo's 'shutdown_grace_period' must be non-negative", None
+    if "container" in executor_info:
+        problem = validate_container_info(executor_info["container"])
+        if problem is not None:
+            return f"Executor's `ContainerInfo` is invalid: {problem}", None
     given = executor_info.get("framework_id", {}).get("value")
     if given is not None and given != framework.id:
         return (
@@ -238,6 +261,18 @@ def validate_executor(
                 "32MB" if name == "mem" else minimum,
             )
     return None, Executor(info, framework.id, agent.id, resources)
+
+
+def validate_container_info(container: dict) -> str | None:
+    """common/validation.cpp `validateContainerInfo`, but for volumes, which localmesos does
+    not mount. What passes may still be refused by the agent's containerizer
+    (agent/containerizer.py `refuse_container`)."""
+    if container.get("type") == "DOCKER":
+        if "docker" not in container:
+            return "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo"
+        if any(p.get("key") == "name" for p in container["docker"].get("parameters", [])):
+            return "Parameter in DockerInfo must not be 'name'"
+    return None
 
 
 def resources_text(resources: Resources, role: str) -> str:

@@ -1,7 +1,7 @@
 # Generated from step1_scheduler/sandbox.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
-# fingerprint: be71ea3c6171291c
+# fingerprint: 4664636855dc6a3d
 """Reading a task's files from its agent, as the Mesos web UI does.
 
 A command task's output stays in its sandbox, a directory on the agent that ran it. The agent
@@ -13,6 +13,7 @@ works the same on localmesos and on a real Mesos agent.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 import urllib.request
 
@@ -77,5 +78,12 @@ def read_task_output(agent: str, framework_id: str, task_id: str, name: str = "s
     return read_file(agent, f"{directory}/{name}")
 
 
+# Mesos's fetcher and command executor write their own log into the task's `stderr`, as glog
+# lines: "I0823 14:59:00.113000  4249 executor.cpp:722] Starting task chunk-3-attempt-1".
+MESOS_LOG_LINE = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ [\w.]+:\d+\] ")
+
+
 def tail(text: str, lines: int = 5) -> str:
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+    """The last ``lines`` lines that the task itself wrote."""
+    own = [line for line in text.rstrip("\n").splitlines() if not MESOS_LOG_LINE.match(line)]
+    return "\n".join(own[-lines:])

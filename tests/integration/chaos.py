@@ -1,7 +1,8 @@
 """Chaos runs for step 3 (`step3_failover`): one job, run by `python -m step3_failover`
 processes as a reader runs them, on a fresh localmesos cluster in HA mode (a private
 ZooKeeper, 2 or 3 masters, 2 or 3 agents), while a schedule drawn from a seed kills, at random
-moments of the job, agents, executors, the active scheduler and the leading master.
+moments of the job, agents (with their machine, or only their process, or restarting them),
+executors, the active scheduler and the leading master.
 
     python -m tests.integration.chaos --runs 100   # 100 seeds from a random first one
     python -m tests.integration.chaos --seed 17    # seed 17 again, as a failure's report says
@@ -62,9 +63,22 @@ from tests.integration.localmesos_procs import (
 )
 from tests.integration.step3_support import Scheduler
 
-# The kinds of fault. "scheduler-standby" kills the active scheduler while another instance
-# waits to take over; "scheduler-restart" kills it and starts the same command again.
-KINDS = ("agent", "executor", "scheduler-standby", "scheduler-restart", "master")
+# The kinds of fault. "agent" kills an agent's machine (`kill_host`: the master finds out from
+# its health checks) and adds a new agent; "agent-crash" kills only the agent's process
+# (`kill_agent`: the master hears at once, and step 3, which does not checkpoint, loses the
+# tasks there) and adds a new agent; "agent-restart" kills the agent's process and starts it
+# again (`restart_agent`), which comes back as the same agent, without step 3's executors.
+# "scheduler-standby" kills the active scheduler while another instance waits to take over;
+# "scheduler-restart" kills it and starts the same command again.
+KINDS = (
+    "agent",
+    "executor",
+    "scheduler-standby",
+    "scheduler-restart",
+    "master",
+    "agent-crash",
+    "agent-restart",
+)
 
 # The job: 52 chunks of a few milliseconds each ("tiny"), so that a run takes a few seconds,
 # spent on the tasks' round trips. An executor is then idle most of the time, and killing it
@@ -457,22 +471,38 @@ class ChaosRun:
 
     def fire(self, fault: Fault) -> str:
         if fault.kind == "agent":
-            return self.kill_agent()
+            return self.kill_agent(host=True)
+        if fault.kind == "agent-crash":
+            return self.kill_agent(host=False)
+        if fault.kind == "agent-restart":
+            return self.restart_agent()
         if fault.kind == "executor":
             return self.kill_executor()
         if fault.kind == "master":
             return self.kill_master()
         return self.kill_scheduler(with_standby=fault.kind == "scheduler-standby")
 
-    def kill_agent(self) -> str:
+    def kill_agent(self, host: bool) -> str:
         assert self.cluster is not None
         victim = self.rng.choice(sorted(self.cluster.agents))
-        self.cluster.kill_agent(victim)
-        self.note(f"agent {victim} killed")
+        if host:
+            self.cluster.kill_host(victim)
+            self.note(f"agent {victim} killed with its host")
+        else:
+            self.cluster.kill_agent(victim)
+            self.note(f"agent {victim}'s process killed")
         # Agents register with the leading master: during a master failover, later.
         added = self.cluster.add_agent(timeout=WAIT)
         self._remember_addresses()
-        return f"killed agent {victim}; agent {added} added"
+        what = "killed agent" if host else "killed the process of agent"
+        return f"{what} {victim}; agent {added} added"
+
+    def restart_agent(self) -> str:
+        assert self.cluster is not None
+        victim = self.rng.choice(sorted(self.cluster.agents))
+        self.note(f"restarting agent {victim}")
+        self.cluster.restart_agent(victim, timeout=WAIT)
+        return f"restarted agent {victim}; it reregistered"
 
     def executors(self) -> list[Proc]:
         found = []

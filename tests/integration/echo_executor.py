@@ -7,7 +7,7 @@ the agent's executor API. Each task's `data` (base64 JSON) says what the task do
 
 A framework message is answered with a message: ``{"echo": <what came>, "data": <its base64
 text, exactly as it arrived>}``. The message ``{"exit": N}`` makes the process exit with status
-N at once, as a crash would.
+N at once, as a crash would; ``{"finish": <task ID>}`` ends a held task with TASK_FINISHED.
 
 With ``ECHO_IGNORE_SHUTDOWN=1`` in its environment, SHUTDOWN is logged and then ignored: the
 callback never returns, so pymesos neither stops nor (with ``MESOS_LOCAL=1``) kills itself, and
@@ -44,6 +44,12 @@ class EchoExecutor(Executor):
         with open(os.path.join(os.environ["MESOS_SANDBOX"], "env.json"), "w") as file:
             json.dump(dict(os.environ), file)
 
+    def reregistered(self, driver, agent_info) -> None:
+        log.info("reregistered on agent %s", agent_info["id"]["value"])
+
+    def disconnected(self, driver) -> None:
+        log.info("disconnected")
+
     def launchTask(self, driver, task) -> None:
         task_id = task["task_id"]
         what = _load(task["data"]).get("do") if task.get("data") else "finish"
@@ -67,6 +73,10 @@ class EchoExecutor(Executor):
         log.info("message %s", value)
         if "exit" in value:
             os._exit(int(value["exit"]))
+        if "finish" in value:
+            task_id = {"value": value["finish"]}
+            driver.sendStatusUpdate({"task_id": task_id, "state": "TASK_FINISHED"})
+            return
         driver.sendFrameworkMessage(_dump({"echo": value, "data": message}))
 
     def shutdown(self, driver) -> None:

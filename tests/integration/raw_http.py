@@ -378,7 +378,11 @@ def framework_info(**fields: Any) -> dict:
 
 
 def subscribe_call(info: dict | None = None, **extra: Any) -> dict:
+    """A SUBSCRIBE; a FrameworkInfo with an ID names it in `framework_id` too, as Mesos wants
+    both to be the same (and as pymesos sends them)."""
     info = framework_info() if info is None else info
+    if "id" in info:
+        extra.setdefault("framework_id", info["id"])
     return {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}, **extra}
 
 

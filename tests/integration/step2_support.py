@@ -40,7 +40,7 @@ import pytest
 from pymesos import MesosSchedulerDriver
 
 import step2_executor.__main__ as step2_main
-from localmesos.agent import Agent
+from localmesos.agent import Agent, executors
 from localmesos.cluster import LocalCluster
 from localmesos.master import Framework
 from step2_executor import executor, messages
@@ -190,7 +190,7 @@ class ExecutorExits:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._lock = threading.Lock()
         self._statuses: dict[int, int] = {}
-        executor_exited = Agent._executor_exited
+        executor_exited = executors.exited
 
         def recording_executor_exited(agent: Agent, executor: Any, status: int) -> None:
             if executor.process is not None and executor.state != "TERMINATED":
@@ -198,7 +198,7 @@ class ExecutorExits:
                     self._statuses[executor.process.pid] = status
             executor_exited(agent, executor, status)
 
-        monkeypatch.setattr(Agent, "_executor_exited", recording_executor_exited)
+        monkeypatch.setattr(executors, "exited", recording_executor_exited)
 
     def wait(self, pids: list[int], timeout: float) -> dict[int, int]:
         """The wait status of each of ``pids``, once they have all ended."""

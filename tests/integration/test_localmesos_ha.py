@@ -641,7 +641,15 @@ def test_links_take_only_the_messages_of_the_protocol() -> None:
             reply = raw_http.post_json(address, path, {"message": "stop", "args": []})
             assert (reply.status, reply.text) == (400, "Unknown link message 'stop'")
             assert raw_http.post_json(address, path, {"args": []}).status == 400
-            assert raw_http.get(address, path).status == 405
+            assert raw_http.request(address, "PUT", path).status == 405
+        # A GET links to an agent (masters watch their agents so): an open stream that says
+        # nothing while the agent lives. A master is watched by nobody.
+        assert raw_http.get(cluster.leader, "/master/link").status == 405
+        agent = cluster.agent_url(only(cluster.agents)).removeprefix("http://")
+        with raw_http.Connection(agent) as conn:
+            conn.send(raw_http.encode_request("GET", "/slave(1)/link", b"", {}))
+            head = raw_http.read_head(conn)
+            assert (head.status, head.chunked) == (200, True)
         assert cluster.state()["slaves"]  # all still up
 
 

@@ -521,6 +521,54 @@ def test_oversized_bodies_get_413(cluster: LocalCluster, framing: list[tuple[str
         assert conn.read_to_end() == b""
 
 
+def test_an_empty_framework_id_subscribes_a_new_framework_each_time(cluster: LocalCluster) -> None:
+    """Mesos reads a FrameworkID of "" as none: `framework::validate` lets it through
+    (`validateFrameworkId`), and `Master::_subscribe` gives the framework a new ID (`!has_id()
+    || id() == ""`). Twice in a row, two frameworks."""
+    streams: list[rh.EventStream] = []
+    ids = []
+    try:
+        for _ in range(2):
+            info = rh.framework_info(name="empty-id", id={"value": ""})
+            call = rh.subscribe_call(info, framework_id={"value": ""})
+            stream = rh.open_stream(cluster.master, call)
+            assert isinstance(stream, rh.EventStream), stream
+            streams.append(stream)
+            event = stream.next_event()
+            assert event is not None and event["type"] == "SUBSCRIBED", event
+            ids.append(event["subscribed"]["framework_id"]["value"])
+        assert "" not in ids and ids[0] != ids[1]
+        names = {f["id"]: f["name"] for f in cluster.state()["frameworks"]}
+        assert [names.get(framework_id) for framework_id in ids] == ["empty-id", "empty-id"]
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+@pytest.mark.parametrize(
+    ("framework_id", "problem"),
+    [
+        ("..", "'..' is disallowed"),
+        ("a/b", "'a/b' contains invalid characters"),
+        ("x" * 256, "ID must not be greater than 255 characters"),
+    ],
+)
+def test_an_invalid_framework_id_gets_one_error_event(
+    cluster: LocalCluster, framework_id: str, problem: str
+) -> None:
+    """`framework::validate` checks a non-empty FrameworkID as every ID (`validateID`); the
+    subscription is refused with an ERROR event, as any invalid FrameworkInfo is."""
+    info = rh.framework_info(name="bad-id", id={"value": framework_id})
+    stream = rh.open_stream(
+        cluster.master, rh.subscribe_call(info, framework_id={"value": framework_id})
+    )
+    assert isinstance(stream, rh.EventStream), stream
+    try:
+        assert list(stream.events()) == [{"type": "ERROR", "error": {"message": problem}}]
+    finally:
+        stream.close()
+
+
 def test_removed_framework_gets_one_error_event(cluster: LocalCluster) -> None:
     sub = rh.subscribe(cluster.master, rh.framework_info(name="torn-down"))
     assert sub.call({"type": "TEARDOWN"}).status == 202

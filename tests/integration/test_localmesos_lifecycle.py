@@ -162,7 +162,7 @@ def test_lost_agent_rescinds_its_offers_loses_its_tasks_and_is_reported(
     assert agent_of(outstanding) == agent_id
 
     mark = scheduler.mark()
-    cluster.kill_agent(agent_id)
+    cluster.kill_host(agent_id)
     scheduler.wait(lambda: scheduler.calls("slaveLost", mark), what="slaveLost()")
     wait_until(lambda: not alive(pid), what="the task to die with its agent")
 

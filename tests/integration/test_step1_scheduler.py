@@ -342,7 +342,7 @@ def test_tasks_of_a_lost_agent_come_back_as_task_lost_and_are_retried(runner: Ru
     assert len(lost) == 2
 
     # The machine dies with its tasks. The master notices when its health checks time out.
-    cluster.kill_agent(lost_agent)
+    cluster.kill_host(lost_agent)
     gates.open_all()
     scheduler = job.result()
 

@@ -225,7 +225,7 @@ def test_an_agent_lost_while_no_scheduler_runs_is_found_by_reconciliation(
     # but tells nobody: the framework is disconnected.
     lost_agent = agent_of["chunk-0-attempt-1"]
     lost = sorted(chunk_of(task) for task, agent in agent_of.items() if agent == lost_agent)
-    cluster.kill_agent(lost_agent)
+    cluster.kill_host(lost_agent)
     wait_for(lambda: cluster.state()["unreachable_slaves"] == 1, "the agent to be unreachable")
     cluster.add_agent(TWO_TASKS_EACH)  # room for its chunks to run again
 
@@ -351,7 +351,7 @@ def test_a_killed_executor_and_a_lost_agent_cost_attempts_but_never_the_job(
     # An agent dies: its tasks become unreachable, and run on an agent that comes to help.
     other = next(agent for task, agent in agent_of.items() if str(chunk_of(task)) not in failed)
     lost = sorted(chunk_of(task) for task, agent in agent_of.items() if agent == other)
-    cluster.kill_agent(other)
+    cluster.kill_host(other)
     cluster.add_agent(TWO_TASKS_EACH)
     second = [f"chunk-{chunk}-attempt-2" for chunk in lost]
     wait_for(lambda: all_running(cluster, second), "the lost agent's chunks to run again")

@@ -308,11 +308,16 @@ def test_non_subscribe_calls_need_a_framework_id(kind: str) -> None:
 
 def test_subscribe_framework_id_must_match_the_info() -> None:
     assert valid(subscribe()) is None
-    assert valid(subscribe(id={"value": "f"})) is None
     assert valid({**subscribe(id={"value": "f"}), "framework_id": {"value": "f"}}) is None
     differs = "'framework_id' differs from 'subscribe.framework_info.id'"
     assert valid({**subscribe(id={"value": "f"}), "framework_id": {"value": "g"}}) == differs
     assert valid({**subscribe(), "framework_id": {"value": "f"}}) == differs
+    # FrameworkIDs compare by value, an unset one as "" (validation.cpp compares
+    # `frameworkInfo.id()` with `call.framework_id()` whether they are set or not).
+    assert valid(subscribe(id={"value": "f"})) == differs
+    assert valid({**subscribe(), "framework_id": {"value": ""}}) is None
+    assert valid(subscribe(id={"value": ""})) is None
+    assert valid({**subscribe(id={"value": ""}), "framework_id": {"value": ""}}) is None
 
 
 def ack(value: str) -> dict:
@@ -353,6 +358,19 @@ def test_good_framework_infos(info: dict) -> None:
 def test_bad_failover_timeouts(timeout: float) -> None:
     error = validate_framework_info({**INFO, "failover_timeout": timeout})
     assert error is not None and error.startswith("Invalid failover_timeout"), error
+
+
+def test_an_empty_framework_id_is_no_id_and_any_other_must_be_a_valid_id() -> None:
+    assert validate_framework_info({**INFO, "id": {"value": ""}}) is None
+    assert validate_framework_info({**INFO, "id": {"value": "f-0001"}}) is None
+    assert validate_framework_info({**INFO, "id": {"value": ".."}}) == "'..' is disallowed"
+    assert validate_framework_info({**INFO, "id": {"value": "a/b"}}) == (
+        "'a/b' contains invalid characters"
+    )
+    # Roles are checked first, the failover timeout last (`framework::validate`).
+    bad = {**INFO, "id": {"value": "."}, "role": "a b", "failover_timeout": -1}
+    assert validate_framework_info(bad) == "Role 'a b' is invalid"
+    assert validate_framework_info({**bad, "role": "*"}) == "'.' is disallowed"
 
 
 @pytest.mark.parametrize("role", ["", ".", "..", "-dev", "a b", "a\tb", "a\nb", "a\\b", "dev/"])

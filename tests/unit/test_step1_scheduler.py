@@ -236,6 +236,21 @@ def test_after_max_attempts_the_job_fails_with_the_stderr_tail(
     assert driver.names().count("reviveOffers") == 1  # after the first failure only
 
 
+def test_the_stderr_tail_leaves_out_the_lines_of_mesos_own_log() -> None:
+    # The fetcher and the command executor log into the task's stderr (glog lines).
+    stderr = (
+        "I1207 13:31:36.525881 13459 executor.cpp:722] Starting task chunk-2-attempt-2\n"
+        "I1207 13:31:36.565059   459 executor.cpp:740] Forked command at 13465\n"
+        "Traceback (most recent call last):\n"
+        "RuntimeError: chunk 2: failing on purpose\n"
+        "I1207 13:31:36.622807 13459 executor.cpp:1041] Command exited with status 1 (pid: 1)\n"
+    )
+    assert sandbox.tail(stderr) == (
+        "Traceback (most recent call last):\nRuntimeError: chunk 2: failing on purpose"
+    )
+    assert sandbox.tail(stderr, lines=1) == "RuntimeError: chunk 2: failing on purpose"
+
+
 def test_with_max_attempts_1_there_is_no_retry(fake_sandbox: FakeSandbox) -> None:
     job, _ = scheduler(max_attempts=1)
     driver = launch_everything(job)
