@@ -27,7 +27,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 # Jupyter refuses to run as root unless told; workshop laptops are not root, CI machines are.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup setup-dev check-env wheelhouse demo test test-pythons pymesos-tests chaos bench lab
+.PHONY: help setup setup-dev check-env wheelhouse demo test test-pythons pymesos-tests chaos bench soak lab
 .PHONY: notebooks blog cluster-up cluster-down lock clean
 
 help:
@@ -49,6 +49,7 @@ help:
 	@echo "make pymesos-tests pymesos 0.3.15's own unit tests against our http-parser (clones it from GitHub)"
 	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed)"
 	@echo "make bench         time the local cluster and the steps (see bench/README.md)"
+	@echo "make soak          the long reliability experiments of localmesos, with their figures"
 	@echo "make lock          re-pin requirements.lock and requirements-workshop.lock from pyproject.toml"
 
 # The attendee's set-up: a venv and the pinned Python packages, nothing else (no apt, no root).
@@ -114,6 +115,10 @@ chaos: setup-dev
 # Prints figures against floors measured in the same run; not part of `make test`.
 bench: setup-dev
 	$(BIN)/python -m bench
+
+# The long versions of tests/reliability/, with their figures against the issue's; not in `make test`.
+soak: setup-dev
+	$(BIN)/python -m bench.soak
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)

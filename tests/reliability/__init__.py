@@ -1,0 +1,2 @@
+"""Quick, bounded versions of the experiments that once broke localmesos (disk faults, stalled
+subscribers, floods, hostile input, churn); their long versions with figures are `make soak`."""
