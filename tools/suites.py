@@ -7,9 +7,12 @@ suite that cannot run says why in one line, and how to enable it, then the other
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +44,10 @@ class Suite:
     needs: list[Need] = field(default_factory=list)
     # Suites too slow for every local run; CI runs them, and so does asking for them by name.
     ci_only: bool = False
+    # Suites that only read the tree and start no cluster on a timer run beside the others, in a
+    # process of lower priority: they use the cores that the cluster tests leave idle while they
+    # wait, and cannot slow those tests down enough to change what they see.
+    beside: bool = False
 
 
 def command(*args: str | Path) -> bool:
@@ -68,12 +75,21 @@ PARALLEL_TESTS = ("-n", "auto", "--dist", "worksteal")
 PARALLEL_NOTEBOOKS = ("-n", "auto", "--dist", "loadfile")
 
 
+WHEELHOUSE_TESTS = "tests/integration/test_wheelhouse.py"
+
+
 def run_pytest() -> bool:
-    # The compose and dev container tests run in their own suite, beside the schema checks.
+    # The compose, dev container and wheelhouse tests run in suites of their own, beside.
     return command(
         sys.executable, "-m", "pytest", *PARALLEL_TESTS, "tests",
-        "--ignore", COMPOSE_TESTS, "--ignore", DEVCONTAINER_TESTS,
+        "--ignore", COMPOSE_TESTS, "--ignore", DEVCONTAINER_TESTS, "--ignore", WHEELHOUSE_TESTS,
     )  # fmt: skip
+
+
+def run_wheelhouse() -> bool:
+    # Builds the attendee's wheels, then installs and runs the demo with no network: minutes of
+    # pip, not of cluster timing, so it runs beside the rest.
+    return command(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", WHEELHOUSE_TESTS)
 
 
 def run_nbval() -> bool:
@@ -174,6 +190,7 @@ SUITES = [
         "jekyll build without warnings, then html-proofer",
         run_site,
         [JEKYLL, Need.command("htmlproofer", "make setup-dev installs ruby-html-proofer")],
+        beside=True,
     ),
     Suite(
         "screenshots",
@@ -183,11 +200,19 @@ SUITES = [
             JEKYLL,
             Need("chromium", "make setup-dev installs chromium", lambda: bool(site.chromium())),
         ],
+        beside=True,
     ),
     Suite(
         "compose",
         "docker-compose.yml and .devcontainer against their schemas, statically",
         run_compose,
+        beside=True,
+    ),
+    Suite(
+        "wheelhouse",
+        "the attendee's set-up from a folder of wheels, with no network",
+        run_wheelhouse,
+        beside=True,
     ),
     Suite(
         "pythons",
@@ -202,6 +227,7 @@ SUITES = [
             for version in pythons.VERSIONS
         ],
         ci_only=True,
+        beside=True,
     ),
 ]
 
@@ -234,25 +260,70 @@ def run(suites: list[Suite], asked: bool) -> dict[str, tuple[str, float]]:
     return results
 
 
+def start_beside(suites: list[Suite], asked: bool, folder: Path) -> subprocess.Popen[bytes]:
+    """This same command for the beside suites, at a lower priority, into a log of its own."""
+    names = [suite.name for suite in suites]
+    args = [sys.executable, "-m", "tools.suites", "--results", str(folder / "results.json")]
+    args += [*(["--asked"] if asked else []), "--", *names]
+    log = (folder / "output.log").open("wb")
+    print(f"-- {', '.join(names)}: running beside the others; their output comes at the end")
+    # os.nice in the child only: the suites that run here keep their priority.
+    return subprocess.Popen(
+        args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(10)
+    )
+
+
+def collect_beside(process: subprocess.Popen[bytes], folder: Path) -> dict[str, tuple[str, float]]:
+    process.wait()
+    print("\n== beside: what the suites that ran beside printed ==", flush=True)
+    sys.stdout.flush()
+    sys.stdout.buffer.write((folder / "output.log").read_bytes())
+    sys.stdout.flush()
+    try:
+        saved = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError) as exc:
+        print(f"beside: no results (exit status {process.returncode}): {exc}")
+        return {}
+    return {name: (outcome, seconds) for name, (outcome, seconds) in saved.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     names = [suite.name for suite in SUITES]
     parser = argparse.ArgumentParser(prog="tutorial-checks", description=__doc__)
     parser.add_argument("suites", nargs="*", metavar="SUITE", help=f"default: all of {names}")
+    # Internal: how main() runs the beside suites in a process of their own.
+    parser.add_argument("--results", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--asked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.suites) - set(names))
     if unknown:
         parser.error(f"unknown suite {', '.join(unknown)}; choose from {', '.join(names)}")
     chosen = [suite for suite in SUITES if not args.suites or suite.name in args.suites]
-    results = run(chosen, asked=bool(args.suites))
+    asked = args.asked if args.results else bool(args.suites)
+    started = time.monotonic()
+    beside = [suite for suite in chosen if suite.beside and not args.results]
+    if len(beside) == len(chosen):  # nothing to run them beside of
+        beside = []
+    results: dict[str, tuple[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="tutorial-checks-") as folder:
+        process = start_beside(beside, asked, Path(folder)) if beside else None
+        results = run([suite for suite in chosen if suite not in beside], asked)
+        if process:
+            results |= collect_beside(process, Path(folder))
+    if args.results:
+        args.results.write_text(json.dumps(results))
+        return 0
 
     print("\n== summary ==")
-    for name, (outcome, seconds) in results.items():
-        print(f"{name:<12} {outcome:<8} {seconds:6.1f} s")
-    counts = {
-        o: sum(1 for r, _ in results.values() if r == o) for o in ("passed", "failed", "skipped")
-    }
+    for suite in chosen:
+        outcome, seconds = results.get(suite.name, ("failed", 0.0))
+        where = " (beside)" if suite in beside else ""
+        print(f"{suite.name:<12} {outcome:<8} {seconds:6.1f} s{where}")
+    outcomes = [results.get(suite.name, ("failed", 0.0))[0] for suite in chosen]
+    counts = {o: outcomes.count(o) for o in ("passed", "failed", "skipped")}
     print(
         f"suites: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+        f"; {time.monotonic() - started:.0f} s in all"
     )
     return 1 if counts["failed"] else 0
 

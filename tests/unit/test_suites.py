@@ -96,6 +96,34 @@ def test_every_suite_the_issue_asks_for_is_wired() -> None:
     names = {suite.name for suite in suites.SUITES}
     expected = {
         "ruff", "pytest", "nbval", "listings", "skeletons", "outputs", "site", "screenshots",
-        "compose", "pythons",
+        "compose", "pythons", "wheelhouse",
     }  # fmt: skip
     assert names == expected
+
+
+def test_beside_suites_run_in_a_process_of_their_own_and_come_back_in_the_summary(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # The child is this same module, so the suites it runs must exist there by name: the
+    # real `listings` suite is cheap and reads only the tree.
+    monkeypatch.delenv("CI", raising=False)
+    listings = next(suite for suite in suites.SUITES if suite.name == "listings")
+    beside = suites.Suite("listings", listings.title, listings.run, beside=True)
+    here = suites.Suite("here", "runs in this process", lambda: print("ran here") or True)
+    monkeypatch.setattr(suites, "SUITES", [here, beside])
+    assert suites.main([]) == 0
+    out = capsys.readouterr().out
+    assert "-- listings: running beside the others" in out
+    assert "sync-listings: listings are up to date" in out  # the child's output, printed whole
+    assert out.index("ran here") < out.index("== beside:")
+    summary = out[out.index("== summary ==") :]
+    assert "here         passed" in summary
+    assert "listings     passed" in summary and "(beside)" in summary
+
+
+def test_a_failing_beside_suite_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An unknown name makes the child exit before it writes any result: that must fail.
+    ghost = suites.Suite("ghost", "only in this process", lambda: True, beside=True)
+    here = suites.Suite("here", "passes", lambda: True)
+    monkeypatch.setattr(suites, "SUITES", [here, ghost])
+    assert suites.main([]) == 1
