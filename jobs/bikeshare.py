@@ -162,7 +162,7 @@ _LABELS = {
         "weekdays": ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"],
         "title": "{trips} viajes en bicicleta compartida en {weeks} semanas",
         "thousands": ".",
-        "heatmap": "¿Cuándo se coge la bici? Viajes por día y hora de salida",
+        "heatmap": "¿Cuándo se usa la bici? Viajes por día y hora de salida",
         "hour": "hora de salida",
         "weekly": "Viajes por semana",
         "week": "semana del año",
