@@ -33,11 +33,13 @@ def route(agent: Agent, request: Request) -> Response:
         return executor_endpoint(agent, request)
     if path == "/link":
         # Messages from masters of other processes, and their watch (see link.HttpLink).
-        decoded = decode_link_message(request, AGENT_MESSAGES, linkable=True)
+        decoded = decode_link_message(
+            request, agent, AGENT_MESSAGES, agent.link_secret, prefix="on_", linkable=True
+        )
         if not isinstance(decoded, tuple):
             return decoded
-        message, args = decoded
-        agent.dispatch(getattr(agent, "on_" + message), *args)
+        method, args = decoded
+        agent.dispatch(method, *args)
         return Response(202)
     if path in ("/api/v1", "/api/v1/operator"):
         # libprocess serves /api/v1/<anything> but the executor's with `/api/v1`.

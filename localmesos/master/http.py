@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -81,11 +79,11 @@ def route(master: Master, request: Request) -> Response | EventStream:
         return Response(200)  # any master, leading or not
     if path == "/link":
         # Messages from agents of other processes; a standby drops them (`from_agent`).
-        decoded = decode_link_message(request, MASTER_MESSAGES)
-        if isinstance(decoded, Response):
+        decoded = decode_link_message(request, master, MASTER_MESSAGES, master.flags.link_secret)
+        if not isinstance(decoded, tuple):
             return decoded
-        message, args = decoded
-        master.dispatch(getattr(master, message), *args)
+        method, args = decoded
+        master.dispatch(method, *args)
         return Response(202)
     if path == "/redirect":
         # To the leader, from the leader too; no path of its own (http.cpp `redirect`).
@@ -213,27 +211,9 @@ def parse_call(request: Request, message: str) -> dict | Response:
 
 
 def parse_json(body: bytes) -> Any:
-    """A request body as stout's JSON::parse reads it, or a 400 that says where it broke."""
+    """A request body as stout's JSON::parse reads it, or a 400 that says where it broke
+    (`protocol.parse_json`: deeper than Mesos parses is a 400 too)."""
     try:
-        return json.loads(body, parse_constant=_no_constant, parse_float=_float)
-    except json.JSONDecodeError as error:
-        rest = error.doc[error.pos :].split("\n", 1)[0]
-        return Response.text(
-            400,
-            f"Failed to parse body into JSON: syntax error at line {error.lineno} near: {rest}",
-        )
-    except (ValueError, RecursionError) as error:
-        # Bad UTF-8, NaN/Infinity (not JSON), too many digits, too deep a nesting.
+        return protocol.parse_json(body)
+    except protocol.BadJson as error:
         return Response.text(400, f"Failed to parse body into JSON: {error}")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"'{name}' is not JSON")
-
-
-def _float(text: str) -> float:
-    """A JSON number that fits a double (1e999 would come back as Infinity, which is not JSON)."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text}")
-    return value
