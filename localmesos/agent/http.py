@@ -25,10 +25,33 @@ if TYPE_CHECKING:
     from localmesos.agent.slave import Agent
 
 
+# Every path the agent answers (each also under /slave(1)); anything else is 404. The
+# reliability tests send hostile bodies to each of these, so a new endpoint belongs here.
+ENDPOINTS = frozenset(
+    {
+        "/api/v1/executor",
+        "/link",
+        "/api/v1",
+        "/api/v1/operator",
+        "/files/read",
+        "/files/browse",
+        "/files/download",
+        "/health",
+        "/state",
+        "/flags",
+        "/monitor/statistics",
+        "/metrics/snapshot",
+        "/version",
+    }
+)
+
+
 def route(agent: Agent, request: Request) -> Response:
     path = request.path.rstrip("/") or "/"
     if path.startswith("/slave(1)/"):
         path = path[len("/slave(1)") :]
+    if path not in ENDPOINTS:
+        return Response(404)
     if path == "/api/v1/executor":
         return executor_endpoint(agent, request)
     if path == "/link":
@@ -63,9 +86,7 @@ def route(agent: Agent, request: Request) -> Response:
         "/metrics/snapshot": monitor.metrics_snapshot,
         "/version": lambda agent: version_json(),
     }
-    reader = readers.get(path)
-    if reader is None:
-        return Response(404)
+    reader = readers[path]
     if path == "/state" and agent.recovering:
         return Response.text(503, "Agent has not finished recovery")  # `Http::state`
     return Response.json(agent.call(reader, agent), jsonp=request.arg("jsonp"))

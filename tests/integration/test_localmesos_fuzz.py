@@ -87,6 +87,7 @@ MASTER_PATHS = [
     "/master/tasks",
     "/metrics/snapshot",
     "/master/redirect",
+    "/master/link",
     "/nope",
 ]
 CONTENT_TYPES = [
@@ -313,6 +314,8 @@ def typed(kind: str, depth: int, clean: bool) -> st.SearchStrategy[Any]:
         return st.sampled_from(names if clean else [*names, "BOGUS", ""])
     if kind in protocol.MESSAGES:
         return message(kind, depth + 1, clean) if depth < 8 else st.just({})
+    if kind == "object":  # a message of Mesos's that protocol.py keeps as sent
+        return st.dictionaries(keys, json_values, max_size=3) if clean else json_values
     if clean:
         return {
             "string": ids,
