@@ -70,8 +70,9 @@ OPERATOR_DONE = {
 # Calls with a body (400 without it; the master has no file: 404), and the event stream.
 OPERATOR_OTHER = {"GET_METRICS", "LIST_FILES", "READ_FILE", "SUBSCRIBE"}
 OPERATOR_501 = protocol.ENUMS["master.Call.Type"] - OPERATOR_DONE - OPERATOR_OTHER
-# The fields of master.Call that localmesos reads: a bad value in one is a 400 for any call.
-OPERATOR_BODIES = {"get_metrics", "list_files", "read_file"}
+# The fields of master.Call (Mesos's, all described in protocol.py): a value of the wrong shape
+# in one is a 400 for any call, as stout's conversion fails before the call is looked at.
+OPERATOR_BODIES = set(protocol.MESSAGES["master.Call"]) - {"type"}
 SCHEDULER_PATHS = ["/api/v1/scheduler", "/master/api/v1/scheduler", "/api/v1/scheduler/"]
 OPERATOR_PATHS = ["/api/v1", "/api/v1/operator", "/master/api/v1", "/master/api/v1/operator"]
 MASTER_PATHS = [
