@@ -102,16 +102,22 @@ def shared_secret() -> str:
         return secret
     path = Path.home() / ".localmesos" / "link-secret"
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text().strip()
-        if not secret:
-            raise ValueError(f"{path} is empty: remove it, or set {SECRET_VARIABLE}") from None
-        return secret
-    secret = new_secret()
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secret + "\n")
+    if not path.exists():
+        # Written aside, then linked into place: a process that starts at the same moment
+        # finds either no file or the whole secret, and the first link wins.
+        draft = path.with_name(f".link-secret-{os.getpid()}-{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(new_secret() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise ValueError(f"{path} is empty: remove it, or set {SECRET_VARIABLE}")
     return secret
 
 
