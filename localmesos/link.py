@@ -23,6 +23,7 @@ types that method declares, or is refused with a 400 that says what was wrong.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import http.client
 import inspect
@@ -321,8 +322,9 @@ def _link_arguments(method: Callable[..., Any], args: list, secret: str) -> list
     """``args`` checked against ``method``'s signature and the types it declares; a parameter
     called `link` takes a `{"$link": URL}`, made an HttpLink (no other argument is). Raises
     TypeError or ValueError naming the argument that is wrong."""
-    bound = inspect.signature(method).bind(*args)
-    hints = typing.get_type_hints(method)
+    signature, hints = _declared(getattr(method, "__func__", method))
+    bound = signature.bind(None, *args)  # None for `self`: the method's own is bound already
+    bound.arguments.pop(next(iter(signature.parameters)))
     decoded = []
     for name, value in bound.arguments.items():
         if name == "link":
@@ -335,6 +337,12 @@ def _link_arguments(method: Callable[..., Any], args: list, secret: str) -> list
             raise TypeError(f"{name!r} must be {_type_name(hint)}, not {value!r:.100}")
         decoded.append(value)
     return decoded
+
+
+@functools.cache
+def _declared(function: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    """A link method's signature and type hints, read once (every ping goes through here)."""
+    return inspect.signature(function), typing.get_type_hints(function)
 
 
 def _is(value: Any, hint: Any) -> bool:
