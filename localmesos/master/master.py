@@ -391,9 +391,9 @@ class Master(Actor):
         self.allocator.remove_framework(framework.id)
         del self.frameworks[framework.id]
         self.removed_framework_ids.add(framework.id)
-        framework.info = completed_framework_info(framework.info)
         self.completed_frameworks.append(framework)
-        self.subscribers.framework_removed(framework)
+        self.subscribers.framework_removed(framework)  # with the FrameworkInfo whole, as Mesos
+        framework.info = completed_framework_info(framework.info)
 
     # -- the other calls (`Master::accept`, `decline`, `kill`, `acknowledge`, ...) -------------
 
