@@ -108,8 +108,8 @@ def completed_frameworks(cluster: LocalCluster) -> list[Figure]:
                 f"{len(completed)} completed frameworks in GET_FRAMEWORKS",
                 f"resident size after each teardown: +{' MB, +'.join(steps)} MB",
                 f"memory blocks Python holds after each: {', '.join(blocks)} (one SUBSCRIBE "
-                "parses into about a million): the rest of the resident growth is memory freed "
-                "but kept for reuse by the C allocator's per-thread arenas, which are few",
+                "parses into about a million): the rest of the resident growth is memory the "
+                "allocators keep after it was freed, not data localmesos holds",
             ),
         ),
         Figure(
