@@ -15,6 +15,7 @@ from pathlib import Path
 
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
 from localmesos.election import ZooKeeperUnavailable, parse_zk_url
+from localmesos.link import SECRET_VARIABLE, shared_secret
 from localmesos.protocol import parse_duration
 from localmesos.resources import Resources
 from localmesos.zookeeper import ZooKeeper, ZooKeeperError
@@ -169,7 +170,16 @@ def process_parser(command: str) -> argparse.ArgumentParser:
         "master": "One master. With --zk it joins the election there: it leads or stands by.",
         "agents": "N agents that register with the masters found at --zk (or --master).",
     }
-    p = argparse.ArgumentParser(prog=f"localmesos {command}", description=descriptions[command])
+    epilog = None
+    if command != "zookeeper":
+        epilog = (
+            "The masters and agents of one cluster share a secret that their /link requires: "
+            f"${SECRET_VARIABLE} if set, else the one kept in ~/.localmesos/link-secret "
+            "(made on first use), the same for every process of this user on this machine."
+        )
+    p = argparse.ArgumentParser(
+        prog=f"localmesos {command}", description=descriptions[command], epilog=epilog
+    )
     if command == "zookeeper":
         p.add_argument("--zk-port", type=port, default=2181, help="client port (default 2181)")
     if command == "master":
@@ -257,6 +267,12 @@ def run_process(command: str, args: argparse.Namespace) -> int:
         return serve_zookeeper(args)
     if command == "agents" and args.agents < 1:
         process_parser(command).error(f"argument --agents: must be 1 or more, not {args.agents}")
+    try:
+        # The masters and agents of other processes must send the same one (link.py).
+        link_secret = shared_secret()
+    except (OSError, ValueError) as error:
+        print(f"localmesos: cannot read the link secret: {error}", file=sys.stderr)
+        return 2
     credentials = None
     if command == "master" and args.credentials:
         try:
@@ -278,6 +294,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
             agent_reregister_timeout=args.agent_reregister_timeout,
             credentials=credentials,
             zk_session_timeout=args.zk_session_timeout,
+            link_secret=link_secret,
         )
 
         def ready() -> str:
@@ -292,6 +309,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
         ip=args.ip,
         resources=args.resources,
         work_dir=args.work_dir,
+        link_secret=link_secret,
     )
 
     def agents_ready() -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
 from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
-from localmesos.link import HttpLink, LocalLink, Partition, master_link_url
+from localmesos.link import HttpLink, LocalLink, Partition, master_link_url, new_secret
 from localmesos.master import Master, MasterFlags, readonly
 from localmesos.master.models import AGENT_REREGISTER_TIMEOUT
 from localmesos.processes import Launcher
@@ -78,11 +78,15 @@ class LocalCluster:
         zk_port: int = 0,
         join: str | None = None,
         links: str = "local",
+        link_secret: str | None = None,
     ) -> None:
         """``join``: the masters live elsewhere, found at this "zk://..." URL (or this one
         "ip:port"); the cluster then starts no ZooKeeper, and its own masters (if any) join
         that election. ``links``: "local" (direct, in this process) or "http" (the agents
-        and the masters talk over HTTP, as separate processes must).
+        and the masters talk over HTTP, as separate processes must). ``link_secret``: what
+        the cluster's masters and agents require on their /link (link.py); a new one per
+        cluster unless given (a cluster whose masters or agents live in other processes
+        passes theirs: `link.shared_secret`).
 
         Timings, shorter than Mesos's so that a workshop sees failures handled in seconds:
         ``agent_timeout`` (2 s; Mesos: 5 pings 15 s apart), how long an agent may not answer
@@ -122,6 +126,7 @@ class LocalCluster:
         self.executor_reregistration_timeout = executor_reregistration_timeout
         self.zk_session_timeout = zk_session_timeout
         self._zk_port = zk_port
+        self.link_secret = link_secret or new_secret()
         self._flags = MasterFlags(
             ip=ip,
             port=port,
@@ -131,6 +136,7 @@ class LocalCluster:
             credentials=credentials,
             work_dir=str(self.work_dir),
             zk_session_timeout=zk_session_timeout,
+            link_secret=self.link_secret,
         )
         self._zookeeper: ZooKeeper | None = None
         self._masters: list[Master] = []
@@ -257,7 +263,7 @@ class LocalCluster:
         ip = address.get("ip", self.ip)
         port = address.get("port", master_info.get("port"))
         if self.links == "http":
-            return HttpLink.to(master_link_url(f"{ip}:{port}"))
+            return HttpLink.to(master_link_url(f"{ip}:{port}"), self.link_secret)
         for master in self._masters:
             if master.server.port == port and master.flags.ip == ip:
                 return LocalLink(master, partition=partition)
@@ -331,7 +337,7 @@ class LocalCluster:
                 "zk_session_timeout": self.zk_session_timeout,
             }
         elif self.links == "http":
-            master_link = HttpLink.to(master_link_url(self.master))
+            master_link = HttpLink.to(master_link_url(self.master), self.link_secret)
         else:
             master_link = LocalLink(self._running_master(), partition=partition)
         agent = Agent(
@@ -348,6 +354,7 @@ class LocalCluster:
             registration_backoff_factor=REGISTRATION_BACKOFF_FACTOR,
             registration_retry_max=REGISTRATION_RETRY_MAX,
             agent_id=agent_id,
+            link_secret=self.link_secret,
             **options,
         )
         if replaces is None:
@@ -356,7 +363,7 @@ class LocalCluster:
             self._agents[self._agents.index(replaces)] = agent
         self._partitions[id(agent)] = partition
         if self.links == "http":
-            link_to_agent = HttpLink.to(agent.link_url)
+            link_to_agent = HttpLink.to(agent.link_url, self.link_secret)
         elif link_to_agent is None:
             link_to_agent = LocalLink(agent, prefix="on_", partition=partition)
         else:
@@ -382,7 +389,7 @@ class LocalCluster:
         agent = self._agent(agent_id)
         if self.links == "http":
             # Its sockets die without a word: the masters' watch on it must not hear an exit.
-            HttpLink.to(agent.link_url).sever()
+            HttpLink.to(agent.link_url, self.link_secret).sever()
         agent.crash()
 
     def restart_agent(self, agent_id: str, timeout: float = 30) -> str:

@@ -12,20 +12,36 @@ on_exited)`. An in-process agent tells its watchers when it dies as a process
 agent never answers until it stops, and whose end (or refusal) is the socket closing. Silence
 is not an exit: a partitioned agent, or one whose machine died, closes nothing, and only the
 health checks notice it.
+
+`/link` is for the cluster's own components only, as libprocess's messages between a master
+and its agents are: every request to it carries the cluster's secret (`Authorization: Bearer
+<secret>`; `LocalCluster` makes one per cluster, and `localmesos master` and `localmesos
+agents` share theirs through LOCALMESOS_LINK_SECRET or a per-user file, see `shared_secret`),
+or is refused with a 401. A message names one of the methods below with arguments of the
+types that method declares, or is refused with a 400 that says what was wrong.
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
 import http.client
-import json
+import inspect
 import logging
+import os
 import queue
+import secrets
 import threading
 import time
+import types
+import typing
+from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from localmesos import protocol
 from localmesos.web import EventStream, Request, Response, dumps
 
 log = logging.getLogger("localmesos.link")
@@ -63,53 +79,118 @@ AGENT_MESSAGES = frozenset(
 
 # A peer that takes longer than this to take a message is treated as gone for that message.
 LINK_TIMEOUT = 5.0
+# A link's sending thread ends after this long with nothing to send (the next message starts
+# another), so that links to peers that went away hold no thread.
+LINK_IDLE = 5.0
+# At most this many links are kept for reuse by URL, the least recently used given up first: a
+# cluster's components are a handful, and a link given up still works for whoever holds it.
+MAX_HTTP_LINKS = 1024
+SECRET_VARIABLE = "LOCALMESOS_LINK_SECRET"
+
+
+def new_secret() -> str:
+    """A cluster's link secret: 256 random bits."""
+    return secrets.token_hex(32)
+
+
+def shared_secret() -> str:
+    """The secret of a cluster whose masters and agents run as separate processes (`localmesos
+    master`, `localmesos agents`): LOCALMESOS_LINK_SECRET if set (processes on other machines,
+    or of other users, set it alike), else the one in ~/.localmesos/link-secret, made on first
+    use and readable by its owner only, as Erlang's distribution shares ~/.erlang.cookie."""
+    secret = os.environ.get(SECRET_VARIABLE, "").strip()
+    if secret:
+        return secret
+    path = Path.home() / ".localmesos" / "link-secret"
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    if not path.exists():
+        # Written aside, then linked into place: a process that starts at the same moment
+        # finds either no file or the whole secret, and the first link wins.
+        draft = path.with_name(f".link-secret-{os.getpid()}-{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(new_secret() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if not secret:
+        raise ValueError(f"{path} is empty: remove it, or set {SECRET_VARIABLE}")
+    return secret
 
 
 class HttpLink:
     """A link to a master or an agent of another process: each message is one POST of
-    `{"message": ..., "args": [...]}` to the peer's `/link` endpoint, sent in order by the
-    link's own thread. A message that cannot be delivered is dropped, as libprocess drops
-    messages to a process that has gone; the protocols above already retry what matters.
-    A link passed as an argument travels as `{"$link": URL}`.
+    `{"message": ..., "args": [...]}` to the peer's `/link` endpoint with the cluster's
+    secret, sent in order by the link's own thread while it has messages to send. A message
+    that cannot be delivered is dropped, as libprocess drops messages to a process that has
+    gone; the protocols above already retry what matters. A link passed as an argument
+    travels as `{"$link": URL}`.
 
-    One link (and thread) per URL, shared: agents hand over their link at every
-    (re)registration, and masters must not collect threads."""
+    Links are shared by URL (`to`): agents hand over their link at every (re)registration,
+    and masters must not collect links or threads."""
 
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or not parts.port:
+    def __init__(self, url: str, secret: str) -> None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme != "http" or not parts.hostname or not port:
             raise ValueError(f"a link URL is http://HOST:PORT/PATH, not {url!r}")
         self.url = url
-        self._host, self._port, self._path = parts.hostname, parts.port, parts.path
+        self._host, self._port, self._path = parts.hostname, port, parts.path
+        self._headers = {"Authorization": f"Bearer {secret}"}
         self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._deliver, name=f"link {url}", daemon=True)
-        self._thread.start()
+        self._sending = False  # a thread delivers the outbox
+        self._send_lock = threading.Lock()
         self._watch_lock = threading.Lock()
         self._monitors: dict[Any, Callable[[], None]] = {}
         self._watching = False
         self._severed = False
 
     @classmethod
-    def to(cls, url: str) -> HttpLink:
+    def to(cls, url: str, secret: str) -> HttpLink:
+        """The link to ``url``, shared; raises ValueError for a URL that is not a link's."""
+        key = (url, secret)
         with _HTTP_LINKS_LOCK:
-            link = _HTTP_LINKS.get(url)
+            link = _HTTP_LINKS.get(key)
             if link is None:
-                link = _HTTP_LINKS[url] = cls(url)
+                link = _HTTP_LINKS[key] = cls(url, secret)
+                while len(_HTTP_LINKS) > MAX_HTTP_LINKS:
+                    _HTTP_LINKS.popitem(last=False)
+            _HTTP_LINKS.move_to_end(key)
             return link
 
     def send(self, message: str, *args: Any) -> None:
         self._outbox.put(dumps({"message": message, "args": [_encode_arg(a) for a in args]}))
+        with self._send_lock:
+            if self._sending:
+                return
+            self._sending = True
+        threading.Thread(target=self._deliver, name=f"link {self.url}", daemon=True).start()
 
     def _deliver(self) -> None:
         connection: http.client.HTTPConnection | None = None
         while True:
-            body = self._outbox.get()
+            try:
+                body = self._outbox.get(timeout=LINK_IDLE)
+            except queue.Empty:
+                with self._send_lock:
+                    if self._outbox.empty():
+                        self._sending = False
+                        break
+                continue
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection(
                         self._host, self._port, timeout=LINK_TIMEOUT
                     )
-                connection.request("POST", self._path, body, {"Content-Type": "application/json"})
+                headers = {"Content-Type": "application/json", **self._headers}
+                connection.request("POST", self._path, body, headers)
                 response = connection.getresponse()
                 response.read()
                 if response.status != 202:
@@ -119,6 +200,8 @@ class HttpLink:
                 if connection is not None:
                     connection.close()
                 connection = None
+        if connection is not None:
+            connection.close()
 
     def monitor(self, key: Any, on_exited: Callable[[], None]) -> None:
         """Call ``on_exited`` once when the peer's process exits, as libprocess's `link()`
@@ -146,7 +229,7 @@ class HttpLink:
             connection.connect()
             assert connection.sock is not None
             connection.sock.settimeout(None)  # the answer comes when the peer dies
-            connection.request("GET", self._path)
+            connection.request("GET", self._path, headers=self._headers)
             response = connection.getresponse()
             if response.status == 200:
                 response.read()
@@ -171,7 +254,7 @@ def master_link_url(address: str) -> str:
     return f"http://{address}/master/link"
 
 
-_HTTP_LINKS: dict[str, HttpLink] = {}
+_HTTP_LINKS: OrderedDict[tuple[str, str], HttpLink] = OrderedDict()
 
 
 _HTTP_LINKS_LOCK = threading.Lock()
@@ -184,12 +267,31 @@ def _encode_arg(value: Any) -> Any:
 
 
 def decode_link_message(
-    request: Request, accepted: frozenset[str], linkable: bool = False
-) -> tuple[str, list] | Response | EventStream:
-    """The message and arguments of a POST to `/link`, links made HttpLinks again; or the
-    response that refuses it. On a ``linkable`` process (an agent, which masters watch), a
-    GET is a peer linking to it: a stream that says nothing and ends only when this process
-    stops (see `HttpLink.monitor`)."""
+    request: Request,
+    receiver: Any,
+    accepted: frozenset[str],
+    secret: str,
+    prefix: str = "",
+    linkable: bool = False,
+) -> tuple[Callable[..., Any], list] | Response | EventStream:
+    """The method of ``receiver`` that a POST to `/link` names (``prefix`` + its message) and
+    its arguments, links made HttpLinks again; or the response that refuses it: 401 without
+    the cluster's ``secret``, 400 for a body, a message or arguments that are not one of
+    ``accepted`` with the types its method declares. On a ``linkable`` process (an agent,
+    which masters watch), a GET is a peer linking to it: a stream that says nothing and ends
+    only when this process stops (see `HttpLink.monitor`)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if (
+        not secret
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(given.encode(), secret.encode())
+    ):
+        return Response.text(
+            401,
+            "/link is for the cluster's own masters and agents: expecting its secret in "
+            "'Authorization: Bearer <secret>'",
+            **{"WWW-Authenticate": 'Bearer realm="localmesos-link"'},
+        )
     if linkable and request.method == "GET":
         return EventStream()
     if request.method != "POST":
@@ -197,16 +299,71 @@ def decode_link_message(
             return Response.text(405, "Expecting 'POST' or 'GET'", Allow="POST, GET")
         return Response.text(405, "Expecting 'POST'", Allow="POST")
     try:
-        body = json.loads(request.body)
-        message, args = body["message"], list(body["args"])
-    except (ValueError, KeyError, TypeError):
-        return Response.text(400, 'Expecting {"message": ..., "args": [...]}')
+        body = protocol.parse_json(request.body)
+    except protocol.BadJson as error:
+        return Response.text(400, f"Failed to parse body into JSON: {error}")
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("message"), str)
+        or not isinstance(body.get("args"), list)
+    ):
+        return Response.text(400, 'Expecting {"message": "<name>", "args": [...]}')
+    message, args = body["message"], body["args"]
     if message not in accepted:
         return Response.text(400, f"Unknown link message {message!r}")
-    decoded = [
-        HttpLink.to(a["$link"]) if isinstance(a, dict) and set(a) == {"$link"} else a for a in args
-    ]
-    return message, decoded
+    method = getattr(receiver, prefix + message)
+    try:
+        return method, _link_arguments(method, args, secret)
+    except (TypeError, ValueError) as error:
+        return Response.text(400, f"Wrong arguments for link message {message!r}: {error}")
+
+
+def _link_arguments(method: Callable[..., Any], args: list, secret: str) -> list:
+    """``args`` checked against ``method``'s signature and the types it declares; a parameter
+    called `link` takes a `{"$link": URL}`, made an HttpLink (no other argument is). Raises
+    TypeError or ValueError naming the argument that is wrong."""
+    signature, hints = _declared(getattr(method, "__func__", method))
+    bound = signature.bind(None, *args)  # None for `self`: the method's own is bound already
+    bound.arguments.pop(next(iter(signature.parameters)))
+    decoded = []
+    for name, value in bound.arguments.items():
+        if name == "link":
+            if not (isinstance(value, dict) and set(value) == {"$link"}):
+                raise TypeError(f"'link' must be {{\"$link\": URL}}, not {value!r:.100}")
+            decoded.append(HttpLink.to(str(value["$link"]), secret))
+            continue
+        hint = hints.get(name, Any)
+        if not _is(value, hint):
+            raise TypeError(f"{name!r} must be {_type_name(hint)}, not {value!r:.100}")
+        decoded.append(value)
+    return decoded
+
+
+@functools.cache
+def _declared(function: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    """A link method's signature and type hints, read once (every ping goes through here)."""
+    return inspect.signature(function), typing.get_type_hints(function)
+
+
+def _is(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a parameter's type hint (str, int, float, bool, dict, list,
+    unions of them, None and Any)."""
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return any(_is(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    hint = typing.get_origin(hint) or hint
+    if isinstance(value, bool) and hint is not bool:
+        return False
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
 
 
 class Partition:

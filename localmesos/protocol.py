@@ -1,16 +1,21 @@
 """The Mesos v1 messages as JSON: checking calls the way stout's JSON-to-protobuf conversion
 does, and building the task statuses that the master and the agents send.
 
-Only the messages and fields that the scheduler API uses are described. Unknown keys are
-ignored, as protobuf does, and a missing *required* field is an error naming its path.
+Every field that Mesos 1.11's v1 protos give the messages described here is listed; a key that
+is not one of them is dropped, as stout's `protobuf::internal::parse` drops a JSON key that
+`FindFieldByName` does not find (3rdparty/stout/include/stout/protobuf.hpp). Fields whose
+message localmesos does not describe field by field (kind "object") are kept as sent. A
+missing *required* field is an error naming its path.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import os
+import re
 import socket
 import struct
 import time
@@ -18,7 +23,9 @@ import uuid
 from typing import Any
 
 # A field is (kind, required, repeated); kind is a message name, "string", "bytes", "double",
-# "int", "bool", or "enum:Name". Values of enums we do not list are accepted by name.
+# "int", "bool", "enum:Name", or "object": a message of Mesos's that is not described here,
+# kept as sent (it must be a JSON object, as stout expects of a message field). Values of enums
+# we do not list are accepted by name.
 F = tuple[str, bool, bool]
 
 
@@ -59,10 +66,14 @@ MESSAGES: dict[str, dict[str, F]] = {
         "reconcile": _f("Reconcile"),
         "message": _f("Message"),
         "request": _f("Request"),
+        "acknowledge_operation_status": _f("object"),
+        "reconcile_operations": _f("object"),
+        "update_framework": _f("object"),
     },
     "Subscribe": {
         "framework_info": _f("FrameworkInfo", True),
         "suppressed_roles": _f("string", False, True),
+        "offer_constraints": _f("object"),
     },
     "FrameworkInfo": {
         "user": _f("string", True),
@@ -76,6 +87,8 @@ MESSAGES: dict[str, dict[str, F]] = {
         "principal": _f("string"),
         "webui_url": _f("string"),
         "capabilities": _f("Capability", False, True),
+        "labels": _f("Labels"),
+        "offer_filters": _f("object"),  # a map<string, OfferFilters>: a JSON object
     },
     "Capability": {"type": _f("enum:Capability")},
     "Accept": {
@@ -110,6 +123,14 @@ MESSAGES: dict[str, dict[str, F]] = {
         "id": _f("ID"),
         "launch": _f("Launch"),
         "launch_group": _f("LaunchGroup"),
+        "reserve": _f("object"),
+        "unreserve": _f("object"),
+        "create": _f("object"),
+        "destroy": _f("object"),
+        "grow_volume": _f("object"),
+        "shrink_volume": _f("object"),
+        "create_disk": _f("object"),
+        "destroy_disk": _f("object"),
     },
     "Launch": {"task_infos": _f("TaskInfo", False, True)},
     "LaunchGroup": {"executor": _f("ExecutorInfo", True), "task_group": _f("TaskGroup", True)},
@@ -124,6 +145,12 @@ MESSAGES: dict[str, dict[str, F]] = {
         "data": _f("bytes"),
         "kill_policy": _f("KillPolicy"),
         "container": _f("ContainerInfo"),
+        "health_check": _f("object"),
+        "check": _f("object"),
+        "labels": _f("Labels"),
+        "discovery": _f("object"),
+        "max_completion_time": _f("DurationInfo"),
+        "limits": _f("object"),  # a map<string, Value.Scalar>
     },
     "ExecutorInfo": {
         "type": _f("enum:ExecutorInfo.Type"),
@@ -135,6 +162,9 @@ MESSAGES: dict[str, dict[str, F]] = {
         "data": _f("bytes"),
         "shutdown_grace_period": _f("DurationInfo"),
         "container": _f("ContainerInfo"),
+        "source": _f("string"),
+        "discovery": _f("object"),
+        "labels": _f("Labels"),
     },
     "CommandInfo": {
         "value": _f("string"),
@@ -145,7 +175,12 @@ MESSAGES: dict[str, dict[str, F]] = {
         "user": _f("string"),
     },
     "Environment": {"variables": _f("Variable", False, True)},
-    "Variable": {"name": _f("string", True), "value": _f("string")},
+    "Variable": {
+        "name": _f("string", True),
+        "type": _f("enum:Variable.Type"),
+        "value": _f("string"),
+        "secret": _f("object"),
+    },
     "URI": {
         "value": _f("string", True),
         "executable": _f("bool"),
@@ -157,17 +192,38 @@ MESSAGES: dict[str, dict[str, F]] = {
         "type": _f("enum:ContainerInfo.Type", True),
         "docker": _f("DockerInfo"),
         "mesos": _f("MesosInfo"),
+        "volumes": _f("object", False, True),
+        "hostname": _f("string"),
+        "network_infos": _f("object", False, True),
+        "linux_info": _f("object"),
+        "rlimit_info": _f("object"),
+        "tty_info": _f("object"),
     },
-    "DockerInfo": {"image": _f("string", True), "parameters": _f("Parameter", False, True)},
+    "DockerInfo": {
+        "image": _f("string", True),
+        "network": _f("enum:DockerInfo.Network"),
+        "port_mappings": _f("object", False, True),
+        "privileged": _f("bool"),
+        "parameters": _f("Parameter", False, True),
+        "force_pull_image": _f("bool"),
+        "volume_driver": _f("string"),
+    },
     "Parameter": {"key": _f("string", True), "value": _f("string", True)},
     "MesosInfo": {"image": _f("Image")},
     "Image": {
         "type": _f("enum:Image.Type", True),
         "appc": _f("Image.Appc"),
         "docker": _f("Image.Docker"),
+        "cached": _f("bool"),
     },
-    "Image.Appc": {"name": _f("string", True)},
-    "Image.Docker": {"name": _f("string", True)},
+    "Image.Appc": {"name": _f("string", True), "id": _f("string"), "labels": _f("Labels")},
+    "Image.Docker": {
+        "name": _f("string", True),
+        "credential": _f("object"),
+        "config": _f("object"),
+    },
+    "Labels": {"labels": _f("Label", False, True)},
+    "Label": {"key": _f("string", True), "value": _f("string")},
     "Resource": {
         "name": _f("string", True),
         "type": _f("enum:Value.Type", True),
@@ -175,6 +231,13 @@ MESSAGES: dict[str, dict[str, F]] = {
         "ranges": _f("Ranges"),
         "set": _f("Set"),
         "role": _f("string"),
+        "provider_id": _f("object"),
+        "allocation_info": _f("object"),
+        "reservation": _f("object"),
+        "reservations": _f("object", False, True),
+        "disk": _f("object"),
+        "revocable": _f("object"),
+        "shared": _f("object"),
     },
     "Scalar": {"value": _f("double", True)},
     "Ranges": {"range": _f("Range", False, True)},
@@ -207,6 +270,11 @@ MESSAGES: dict[str, dict[str, F]] = {
         "timestamp": _f("double"),
         "uuid": _f("bytes"),
         "healthy": _f("bool"),
+        "check_status": _f("object"),
+        "labels": _f("Labels"),
+        "container_status": _f("object"),
+        "unreachable_time": _f("object"),
+        "limitation": _f("object"),
     },
     # The operator API's calls (master/master.proto, agent/agent.proto): their type, and the
     # bodies of the calls that localmesos answers.
@@ -215,12 +283,51 @@ MESSAGES: dict[str, dict[str, F]] = {
         "get_metrics": _f("GetMetrics"),
         "list_files": _f("ListFiles"),
         "read_file": _f("ReadFile"),
+        # The bodies of the calls that localmesos does not answer (501).
+        "set_logging_level": _f("object"),
+        "update_weights": _f("object"),
+        "reserve_resources": _f("object"),
+        "unreserve_resources": _f("object"),
+        "create_volumes": _f("object"),
+        "destroy_volumes": _f("object"),
+        "grow_volume": _f("object"),
+        "shrink_volume": _f("object"),
+        "update_maintenance_schedule": _f("object"),
+        "start_maintenance": _f("object"),
+        "stop_maintenance": _f("object"),
+        "drain_agent": _f("object"),
+        "deactivate_agent": _f("object"),
+        "reactivate_agent": _f("object"),
+        "update_quota": _f("object"),
+        "teardown": _f("object"),
+        "mark_agent_gone": _f("object"),
+        "set_quota": _f("object"),
+        "remove_quota": _f("object"),
     },
     "agent.Call": {
         "type": _f("enum:agent.Call.Type"),
         "get_metrics": _f("GetMetrics"),
         "list_files": _f("ListFiles"),
         "read_file": _f("ReadFile"),
+        # The bodies of the calls that localmesos does not answer (501).
+        "set_logging_level": _f("object"),
+        "get_containers": _f("object"),
+        "launch_nested_container": _f("object"),
+        "wait_nested_container": _f("object"),
+        "kill_nested_container": _f("object"),
+        "remove_nested_container": _f("object"),
+        "launch_nested_container_session": _f("object"),
+        "attach_container_input": _f("object"),
+        "attach_container_output": _f("object"),
+        "launch_container": _f("object"),
+        "wait_container": _f("object"),
+        "kill_container": _f("object"),
+        "remove_container": _f("object"),
+        "add_resource_provider_config": _f("object"),
+        "update_resource_provider_config": _f("object"),
+        "remove_resource_provider_config": _f("object"),
+        "mark_resource_provider_gone": _f("object"),
+        "prune_images": _f("object"),
     },
     "GetMetrics": {"timeout": _f("DurationInfo")},
     "ListFiles": {"path": _f("string", True)},
@@ -269,6 +376,8 @@ ENUMS: dict[str, set[str]] = {
     "ExecutorInfo.Type": {"UNKNOWN", "DEFAULT", "CUSTOM"},
     "ContainerInfo.Type": {"DOCKER", "MESOS"},
     "Image.Type": {"APPC", "DOCKER"},
+    "Variable.Type": {"UNKNOWN", "VALUE", "SECRET"},
+    "DockerInfo.Network": {"HOST", "BRIDGE", "NONE", "USER"},
     "executor.Call.Type": {"UNKNOWN", "SUBSCRIBE", "UPDATE", "MESSAGE", "HEARTBEAT"},
     "TaskState": TERMINAL_STATES
     | {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"}
@@ -369,6 +478,101 @@ class Invalid(ValueError):
     """A call that does not convert into its protobuf message; the text is Mesos's."""
 
 
+class BadJson(ValueError):
+    """A body that is not JSON as stout's `JSON::parse` reads it; the text is what Mesos puts
+    after "Failed to parse body into JSON: "."""
+
+
+# stout's JSON::parse gives up past 200 nested arrays and objects (json.hpp
+# `STOUT_JSON_MAX_DEPTH`, counted in its picojson `ParseContext`): no Mesos message nests
+# that deep, and a deeper value would only exhaust the stack of whoever walks it later.
+MAX_JSON_DEPTH = 200
+_SPECIAL = re.compile(r'[][{}"\\]')
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as stout's `JSON::parse` reads it: UTF-8, no NaN or Infinity, numbers
+    that fit a double, at most MAX_JSON_DEPTH levels. Raises BadJson, saying where it broke
+    as picojson does ("syntax error at line N near: <the rest of that line>")."""
+    try:
+        text = body.decode("utf-8")
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_float)
+    except UnicodeDecodeError as error:
+        raise BadJson(str(error)) from None
+    except json.JSONDecodeError as error:
+        # picojson stops at whichever comes first: the syntax error or the level too deep.
+        deep = _too_deep_at(error.doc, error.pos)
+        if deep is not None:
+            raise BadJson(_near(error.doc, deep)) from None
+        rest = error.doc[error.pos :].split("\n", 1)[0]
+        raise BadJson(f"syntax error at line {error.lineno} near: {rest}") from None
+    except RecursionError:
+        deep = _too_deep_at(text, len(text))
+        raise BadJson(_near(text, deep) if deep is not None else "nested too deep") from None
+    except ValueError as error:  # NaN/Infinity, a number out of range, too many digits
+        raise BadJson(str(error)) from None
+    if _too_deep(text, value):
+        deep = _too_deep_at(text, len(text))
+        assert deep is not None
+        raise BadJson(_near(text, deep))
+    return value
+
+
+def _too_deep(text: str, value: Any) -> bool:
+    """Whether the arrays and objects of ``value`` (parsed from ``text``) nest deeper than
+    MAX_JSON_DEPTH: a level at a time, without recursion."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(MAX_JSON_DEPTH):
+        inner: list = []
+        for item in level:
+            inner.extend(item.values() if isinstance(item, dict) else item)
+        level = [item for item in inner if isinstance(item, dict | list)]
+    return bool(level)
+
+
+def _too_deep_at(text: str, end: int) -> int | None:
+    """Where, before ``end``, the first array or object too deep opens; None if none does."""
+    depth, in_string, escaped_until = 0, False, -1
+    for match in _SPECIAL.finditer(text, 0, end):
+        at, char = match.start(), match.group()
+        if at < escaped_until:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped_until = at + 2
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return at
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def _near(text: str, at: int) -> str:
+    """picojson's message for a parse that fails at ``at``: the line, and what follows on it."""
+    rest = "".join(c for c in text[at + 1 :].split("\n", 1)[0] if c >= " ")
+    return f"syntax error at line {text.count(chr(10), 0, at) + 1} near: {rest}"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"'{name}' is not JSON")
+
+
+def _float(text: str) -> float:
+    """A JSON number that fits a double (1e999 would come back as Infinity, which is not JSON)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -421,8 +625,8 @@ def _finite(number: float) -> bool:
 
 
 def convert(message: str, value: Any, path: str = "") -> dict:
-    """Check ``value`` against ``message`` as stout would; returns a cleaned copy in which
-    unknown enum names of optional fields are dropped. Raises Invalid."""
+    """Check ``value`` against ``message`` as stout would; returns a cleaned copy without the
+    keys that are not fields and the unknown enum names of optional fields. Raises Invalid."""
     if not isinstance(value, dict):
         raise Invalid("Expecting a JSON object")
     missing: list[str] = []
@@ -438,8 +642,7 @@ def _convert(message: str, value: dict, path: str, missing: list[str]) -> dict:
     for key, item in value.items():
         spec = fields.get(key)
         if spec is None:
-            result[key] = item  # unknown to us: kept as is (protobuf would keep or ignore it)
-            continue
+            continue  # not a field of the message: stout drops it
         kind, _required, repeated = spec
         if item is None:
             continue
@@ -469,10 +672,10 @@ def _one(kind: str, key: str, item: Any, path: str, missing: list[str]) -> Any:
         if not isinstance(item, str):
             raise Invalid(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
         return item if item in ENUMS[kind[5:]] else _DROP
-    if kind in MESSAGES:
+    if kind in MESSAGES or kind == "object":
         if not isinstance(item, dict):
             raise Invalid(f"Not expecting a JSON {_json_kind(item)} for field '{key}'")
-        return _convert(kind, item, path, missing)
+        return item if kind == "object" else _convert(kind, item, path, missing)
     return _scalar(kind, key, item)
 
 

@@ -25,19 +25,44 @@ if TYPE_CHECKING:
     from localmesos.agent.slave import Agent
 
 
+# Every path the agent answers (each also under /slave(1)); anything else is 404. The
+# reliability tests send hostile bodies to each of these, so a new endpoint belongs here.
+ENDPOINTS = frozenset(
+    {
+        "/api/v1/executor",
+        "/link",
+        "/api/v1",
+        "/api/v1/operator",
+        "/files/read",
+        "/files/browse",
+        "/files/download",
+        "/health",
+        "/state",
+        "/flags",
+        "/monitor/statistics",
+        "/metrics/snapshot",
+        "/version",
+    }
+)
+
+
 def route(agent: Agent, request: Request) -> Response:
     path = request.path.rstrip("/") or "/"
     if path.startswith("/slave(1)/"):
         path = path[len("/slave(1)") :]
+    if path not in ENDPOINTS:
+        return Response(404)
     if path == "/api/v1/executor":
         return executor_endpoint(agent, request)
     if path == "/link":
         # Messages from masters of other processes, and their watch (see link.HttpLink).
-        decoded = decode_link_message(request, AGENT_MESSAGES, linkable=True)
+        decoded = decode_link_message(
+            request, agent, AGENT_MESSAGES, agent.link_secret, prefix="on_", linkable=True
+        )
         if not isinstance(decoded, tuple):
             return decoded
-        message, args = decoded
-        agent.dispatch(getattr(agent, "on_" + message), *args)
+        method, args = decoded
+        agent.dispatch(method, *args)
         return Response(202)
     if path in ("/api/v1", "/api/v1/operator"):
         # libprocess serves /api/v1/<anything> but the executor's with `/api/v1`.
@@ -61,9 +86,7 @@ def route(agent: Agent, request: Request) -> Response:
         "/metrics/snapshot": monitor.metrics_snapshot,
         "/version": lambda agent: version_json(),
     }
-    reader = readers.get(path)
-    if reader is None:
-        return Response(404)
+    reader = readers[path]
     if path == "/state" and agent.recovering:
         return Response.text(503, "Agent has not finished recovery")  # `Http::state`
     return Response.json(agent.call(reader, agent), jsonp=request.arg("jsonp"))

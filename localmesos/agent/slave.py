@@ -47,6 +47,7 @@ from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
 from localmesos.election import SESSION_TIMEOUT, Detector
 from localmesos.fetcher import Fetcher
+from localmesos.link import new_secret
 from localmesos.processes import Adopted, Launcher
 from localmesos.protocol import task_status
 from localmesos.resources import Resources
@@ -96,9 +97,13 @@ class Agent(Actor):
         agent_id: str | None = None,
         executor_reregistration_timeout: float = recovery.EXECUTOR_REREGISTRATION_TIMEOUT,
         fetcher_cache_dir: Path | None = None,
+        link_secret: str | None = None,
     ) -> None:
-        """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``."""
+        """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``.
+        ``link_secret``: what its cluster's masters send to its /link (link.py); an agent
+        alone makes its own."""
         super().__init__(name)
+        self.link_secret = link_secret or new_secret()
         if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
             raise ValueError("an agent needs either master_link, or zk and link_to_master")
         self._fixed_master = master_link

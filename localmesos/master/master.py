@@ -28,11 +28,13 @@ from localmesos.master.allocator import DEFAULT_REFUSE_SECONDS, Allocator
 from localmesos.master.http import route
 from localmesos.master.models import (
     MAX_COMPLETED_FRAMEWORKS,
+    TASK_FIELDS,
     AgentRecord,
     Framework,
     MasterFlags,
     Offer,
     Task,
+    completed_framework_info,
 )
 from localmesos.master.operator import Subscribers
 from localmesos.master.validation import validate_framework_info, validate_offers, validate_task
@@ -390,7 +392,8 @@ class Master(Actor):
         del self.frameworks[framework.id]
         self.removed_framework_ids.add(framework.id)
         self.completed_frameworks.append(framework)
-        self.subscribers.framework_removed(framework)
+        self.subscribers.framework_removed(framework)  # with the FrameworkInfo whole, as Mesos
+        framework.info = completed_framework_info(framework.info)
 
     # -- the other calls (`Master::accept`, `decline`, `kill`, `acknowledge`, ...) -------------
 
@@ -864,6 +867,7 @@ class Master(Actor):
 
     def _retire_task(self, framework: Framework, task: Task) -> None:
         framework.tasks.pop(task.id, None)
+        task.info = {key: value for key, value in task.info.items() if key in TASK_FIELDS}
         framework.completed_tasks.append(task)
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from localmesos import protocol
 from localmesos.actors import Timer
 from localmesos.election import SESSION_TIMEOUT
+from localmesos.link import new_secret
 from localmesos.resources import Resources
-from localmesos.web import EventStream
+from localmesos.web import EventStream, dumps
 
 HEARTBEAT_SECONDS = 15.0
 MAX_COMPLETED_TASKS = 1000
@@ -21,6 +22,51 @@ MAX_COMPLETED_FRAMEWORKS = 50
 # Ten times agent_timeout, as Mesos's 10 minutes are eight times its 75 s of health checks: an
 # agent that restarts answers pings while it recovers, and this bounds how long that may take.
 AGENT_REREGISTER_TIMEOUT = 20.0
+
+
+# What a completed framework keeps of its FrameworkInfo (see `completed_framework_info`).
+COMPLETED_FRAMEWORK_INFO_BYTES = 16 * 1024
+# The fields of a FrameworkInfo in the order a completed framework keeps them while they fit:
+# what the web UI, the CLI and the operator API show of one first, labels last.
+FRAMEWORK_INFO_ORDER = (
+    "id",
+    "name",
+    "user",
+    "principal",
+    "role",
+    "roles",
+    "hostname",
+    "webui_url",
+    "failover_timeout",
+    "checkpoint",
+    "capabilities",
+    "labels",
+    "offer_filters",
+)
+# The fields of a TaskInfo that Mesos's `Task` keeps (protobuf_utils.cpp `createTask`): a
+# finished task keeps no `data`, `command` or `executor` (its ID is kept apart).
+TASK_FIELDS = frozenset(
+    {"name", "task_id", "agent_id", "resources", "limits", "labels", "discovery", "container"}
+    | {"health_check", "check", "kill_policy"}
+)
+
+
+def completed_framework_info(info: dict) -> dict:
+    """The FrameworkInfo that a completed framework keeps. Mesos keeps it whole
+    (`Master::removeFramework` moves the Framework into `frameworks.completed`, 50 of them),
+    and so does localmesos while it is under COMPLETED_FRAMEWORK_INFO_BYTES as JSON, as any
+    framework's is; a larger one keeps its fields whole in FRAMEWORK_INFO_ORDER while they
+    fit, `name` and `user` (required) becoming "" if they alone do not. What the 50 completed
+    frameworks hold is then bounded however large their SUBSCRIBEs were."""
+    if len(dumps(info)) <= COMPLETED_FRAMEWORK_INFO_BYTES:
+        return info
+    summary: dict[str, Any] = {"name": "", "user": ""}
+    for key in FRAMEWORK_INFO_ORDER:
+        if key in info:
+            candidate = {**summary, key: info[key]}
+            if key == "id" or len(dumps(candidate)) <= COMPLETED_FRAMEWORK_INFO_BYTES:
+                summary = candidate
+    return summary
 
 
 @dataclass
@@ -148,3 +194,5 @@ class MasterFlags:
     # MASTER_CONTENDER_ZK_SESSION_TIMEOUT is 10 s in Mesos, and not a flag; LocalCluster passes
     # less, so that a crashed leader's znode expires, and a successor is elected, sooner.
     zk_session_timeout: float = SESSION_TIMEOUT
+    # What every request to /link must carry (link.py); a master alone makes its own.
+    link_secret: str = field(default_factory=new_secret)

@@ -210,7 +210,9 @@ def test_agent_messages_to_a_standby_are_dropped() -> None:
                 "message": "register_agent",
                 "args": [info, {"$link": "http://127.0.0.1:1/link"}],
             }
-            assert raw_http.post_json(master.address, "/master/link", message).status == 202
+            secret = {"Authorization": f"Bearer {cluster.link_secret}"}
+            reply = raw_http.post_json(master.address, "/master/link", message, secret)
+            assert reply.status == 202
         assert other.call(lambda: other.agents) == {}
         # The same message reaches the leader, which registers the agent (its reply is lost).
         raw_http.wait_until(lambda: leader.call(lambda: list(leader.agents)), WAIT)
@@ -634,20 +636,22 @@ def test_masters_and_agents_in_processes_of_their_own() -> None:
 def test_links_take_only_the_messages_of_the_protocol() -> None:
     """A link is how agents and masters talk, not a way to call any method."""
     with LocalCluster(agents=1) as cluster:
+        secret = {"Authorization": f"Bearer {cluster.link_secret}"}
         for address, path in (
             (cluster.leader, "/master/link"),
             (cluster.agent_url(only(cluster.agents)).removeprefix("http://"), "/slave(1)/link"),
         ):
-            reply = raw_http.post_json(address, path, {"message": "stop", "args": []})
+            message = {"message": "stop", "args": []}
+            reply = raw_http.post_json(address, path, message, secret)
             assert (reply.status, reply.text) == (400, "Unknown link message 'stop'")
-            assert raw_http.post_json(address, path, {"args": []}).status == 400
-            assert raw_http.request(address, "PUT", path).status == 405
+            assert raw_http.post_json(address, path, {"args": []}, secret).status == 400
+            assert raw_http.request(address, "PUT", path, b"", secret).status == 405
         # A GET links to an agent (masters watch their agents so): an open stream that says
         # nothing while the agent lives. A master is watched by nobody.
-        assert raw_http.get(cluster.leader, "/master/link").status == 405
+        assert raw_http.request(cluster.leader, "GET", "/master/link", b"", secret).status == 405
         agent = cluster.agent_url(only(cluster.agents)).removeprefix("http://")
         with raw_http.Connection(agent) as conn:
-            conn.send(raw_http.encode_request("GET", "/slave(1)/link", b"", {}))
+            conn.send(raw_http.encode_request("GET", "/slave(1)/link", b"", secret))
             head = raw_http.read_head(conn)
             assert (head.status, head.chunked) == (200, True)
         assert cluster.state()["slaves"]  # all still up

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from localmesos import protocol
 from localmesos.master import (
     BODY_OF,
     protocol_task_id_error,
@@ -90,9 +91,39 @@ def test_a_good_call_converts_to_an_equal_copy() -> None:
     assert call["subscribe"]["framework_info"]["user"] == "alice"
 
 
-def test_unknown_keys_are_no_error() -> None:
-    result = convert("Call", {**subscribe(hobby="chess"), "extra": [1, 2]})
-    assert result["subscribe"]["framework_info"]["user"] == "alice"
+def test_unknown_keys_are_dropped_as_stout_drops_them() -> None:
+    deep: list = []
+    for _ in range(150):
+        deep = [deep]
+    result = convert("Call", {**subscribe(hobby="chess", nest=deep), "extra": [1, 2]})
+    assert result["subscribe"]["framework_info"] == INFO
+    assert "extra" not in result
+
+
+def test_fields_mesos_knows_are_kept_though_not_described() -> None:
+    labels = {"labels": [{"key": "k", "value": "v"}]}
+    info = convert("Call", subscribe(labels=labels, offer_filters={"*": {}}))
+    assert info["subscribe"]["framework_info"]["labels"] == labels
+    assert info["subscribe"]["framework_info"]["offer_filters"] == {"*": {}}
+    assert message_of(subscribe(labels={"labels": [{"value": "v"}]})) == (
+        "Missing required fields: subscribe.framework_info.labels.labels[0].key"
+    )
+    assert message_of(subscribe(offer_filters=[])) == (
+        "Not expecting a JSON array for field 'offer_filters'"
+    )
+
+
+def test_json_nests_at_most_as_deep_as_stout_parses() -> None:
+    assert protocol.parse_json(b"[" * 200 + b"]" * 200) is not None
+    with pytest.raises(protocol.BadJson) as error:
+        protocol.parse_json(b'{"a":\n' + b"[" * 199 + b"[1]" + b"]" * 199 + b"}")
+    # picojson's words, and where it stopped: the rest of the line after the 201st level.
+    assert str(error.value) == "syntax error at line 2 near: 1]" + "]" * 199 + "}"
+    # Brackets inside strings are no nesting.
+    assert protocol.parse_json(b'["' + b"[" * 300 + b'\\"' + b"{" * 300 + b'"]')
+    # Deeper than Python's json module can go is the same 400, not a RecursionError.
+    with pytest.raises(protocol.BadJson, match=r"^syntax error at line 1 near: "):
+        protocol.parse_json(b"[" * 100_000)
 
 
 def test_null_means_unset() -> None:
