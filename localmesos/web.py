@@ -87,8 +87,9 @@ class Limits:
     # Bytes of events queued for one stream before its subscriber is disconnected.
     stream_bound: int = 16 * MIB
     # Bytes of request bodies (above SMALL_BODY) being read and handled at once; a body that
-    # does not fit waits up to request_timeout, then gets 503.
-    body_budget: int = 32 * MIB
+    # does not fit waits up to request_timeout, then gets 503. Parsed JSON can take several
+    # times its text's size, so this is one largest body at a time.
+    body_budget: int = MAX_BODY
     max_body: int = MAX_BODY
 
     ENV: ClassVar[dict[str, str]] = {
