@@ -87,8 +87,8 @@ class Limits:
     # Bytes of events queued for one stream before its subscriber is disconnected.
     stream_bound: int = 16 * MIB
     # Bytes of request bodies (above SMALL_BODY) being read and handled at once; a body that
-    # does not fit waits up to request_timeout, then gets 503. Parsed JSON can take several
-    # times its text's size, so this is one largest body at a time.
+    # does not fit waits its turn, and gets 503 if no body finished for request_timeout.
+    # Parsed JSON can take several times its text's size: one largest body at a time.
     body_budget: int = MAX_BODY
     max_body: int = MAX_BODY
 
@@ -135,10 +135,13 @@ class _Budget:
         self.free = size
         self._changed = threading.Condition()
 
-    def acquire(self, n: int, timeout: float) -> bool:
+    def acquire(self, n: int, patience: float) -> bool:
+        """Wait for ``n`` bytes while other bodies keep finishing; False once none has for
+        ``patience`` seconds (a queue that moves is worth waiting in, a stuck one is not)."""
         with self._changed:
-            if not self._changed.wait_for(lambda: self.free >= n, timeout):
-                return False
+            while self.free < n:
+                if not self._changed.wait(patience):
+                    return False
             self.free -= n
             return True
 
@@ -380,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._held += n
             return True
         log.warning(
-            "%s: %s %s from %s waited %gs for the body budget (%d bytes) and got 503",
+            "%s: %s %s from %s got 503: no request body finished in %gs (budget %d bytes)",
             self.server.name,
             self.command,
             self.path,

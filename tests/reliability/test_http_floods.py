@@ -26,7 +26,7 @@ from types import SimpleNamespace
 import pytest
 
 from localmesos.cluster import LocalCluster
-from localmesos.web import EventStream, recordio
+from localmesos.web import EventStream, Limits, recordio
 from tests.integration import raw_http as rh
 
 LOCALMESOS = Path(sys.executable).parent / "localmesos"
@@ -431,3 +431,26 @@ def test_concurrent_large_bodies_do_not_multiply_memory(tmp_path: Path) -> None:
         assert statuses == [400] * 10, statuses  # MESSAGE without a framework_id
         assert health(master) == 200
     assert grown < 300 * MIB, f"peak RSS grew by {grown // MIB} MiB"
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def test_limits_come_from_the_environment_and_bad_ones_are_named() -> None:
+    limits = Limits.from_env(
+        {"LOCALMESOS_HTTP_REQUEST_TIMEOUT": "2.5", "LOCALMESOS_HTTP_MAX_CONNECTIONS": "7"}
+    )
+    assert (limits.request_timeout, limits.connection_cap) == (2.5, 7)
+    with pytest.raises(ValueError, match="LOCALMESOS_HTTP_STREAM_BOUND='lots'"):
+        Limits.from_env({"LOCALMESOS_HTTP_STREAM_BOUND": "lots"})
+    with pytest.raises(ValueError, match="LOCALMESOS_HTTP_REQUEST_TIMEOUT='-1'"):
+        Limits.from_env({"LOCALMESOS_HTTP_REQUEST_TIMEOUT": "-1"})
+    result = subprocess.run(
+        [str(LOCALMESOS), "--agents", "0"],
+        env={**os.environ, "LOCALMESOS_HTTP_BODY_BUDGET": "16MB"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "LOCALMESOS_HTTP_BODY_BUDGET='16MB'" in result.stderr, result.stderr
