@@ -300,7 +300,7 @@ class EventStream:
     def serve(self, handler: BaseHTTPRequestHandler) -> None:
         sock: socket.socket = handler.connection
         limits: Limits = getattr(handler.server, "limits", Limits())
-        chunked = handler.request_version == "HTTP/1.1"
+        chunked = handler.request_version not in ("HTTP/1.0", "HTTP/0.9")
         self.bound = limits.stream_bound
         name = getattr(handler.server, "name", "server")
         client, port = handler.client_address[:2]

@@ -405,7 +405,7 @@ def test_http10_get_is_answered_and_closed(cluster: LocalCluster) -> None:
 def test_concurrent_large_bodies_do_not_multiply_memory(tmp_path: Path) -> None:
     """Ten 15 MiB calls at once: the body budget (16 MiB) lets one be read and parsed at a
     time, the others wait their turn; every one gets its answer, and the master's peak memory
-    grows by what one takes (~140 MiB parsed; it grew by ~550 MiB without the budget)."""
+    grows by what one takes."""
     # Parsed, many short strings take six times their size in memory.
     junk = b'{"type":"MESSAGE","junk":[' + b'"abcdefgh",' * (15 * MIB // 11) + b'"end"]}'
     with localmesos(tmp_path, {}, agents=0) as (process, master, _):
@@ -430,7 +430,8 @@ def test_concurrent_large_bodies_do_not_multiply_memory(tmp_path: Path) -> None:
         grown = peak_rss(process.pid) - before
         assert statuses == [400] * 10, statuses  # MESSAGE without a framework_id
         assert health(master) == 200
-    assert grown < 300 * MIB, f"peak RSS grew by {grown // MIB} MiB"
+    # One body parsed at a time takes ~140 MiB; without the budget it has been 330-550 MiB.
+    assert grown < 220 * MIB, f"peak RSS grew by {grown // MIB} MiB"
 
 
 # -- configuration --------------------------------------------------------------------------------
