@@ -18,6 +18,7 @@ from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.link import SECRET_VARIABLE, shared_secret
 from localmesos.protocol import parse_duration
 from localmesos.resources import Resources
+from localmesos.web import Limits
 from localmesos.zookeeper import ZooKeeper, ZooKeeperError
 
 
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.port and args.port + args.masters - 1 > 65535:
         parser().error(f"argument --port: {args.masters} masters do not fit above {args.port}")
     setup_logging(args.verbose)
+    if not http_limits_valid():
+        return 2
     try:
         credentials = read_credentials(args.credentials) if args.credentials else None
     except ValueError as error:
@@ -263,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_process(command: str, args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
+    if not http_limits_valid():
+        return 2
     if command == "zookeeper":
         return serve_zookeeper(args)
     if command == "agents" and args.agents < 1:
@@ -367,6 +372,16 @@ def stop_on_signals() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def http_limits_valid() -> bool:
+    """The LOCALMESOS_HTTP_* variables (web.Limits) parse; if not, say which one is wrong."""
+    try:
+        Limits.from_env()
+    except ValueError as error:
+        print(f"localmesos: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def setup_logging(verbose: bool) -> None:
