@@ -239,8 +239,10 @@ def test_pymesos_operator_driver_follows_a_task(harness: Harness) -> None:
         scheduler_driver.launchTasks(offer["id"], [task])
         scheduler.wait_update("observed", "TASK_FINISHED", timeout=WAIT)
 
+        # The status of each update, in order. TASK_UPDATED's `state` is the task's latest,
+        # which may already be ahead of the status it carries (Master::updateTask).
         def states() -> list[str] | None:
-            seen = [v["state"] for n, v in operator.events if n == "taskUpdated"]
+            seen = [v["status"]["state"] for n, v in operator.events if n == "taskUpdated"]
             return seen if "TASK_FINISHED" in seen else None
 
         assert operator.wait(states, "TASK_FINISHED") == [
