@@ -1,7 +1,7 @@
 """Step 3's recovery times: from a failure to the first task launched after it, for each
 failure that step 3 survives, with what each time is made of.
 
-Four failures, each injected into a running `demo` job of `python -m step3_failover` (a process
+Six failures, each injected into a running `demo` job of `python -m step3_failover` (a process
 of its own, run with --verbose) on a new `LocalCluster`:
 
     restart  SIGKILL the scheduler; start it again at once with the same --state (a directory)
