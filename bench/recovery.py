@@ -1,7 +1,7 @@
 """Step 3's recovery times: from a failure to the first task launched after it, for each
 failure that step 3 survives, with what each time is made of.
 
-Four failures, each injected into a running `demo` job of `python -m step3_failover` (a process
+Six failures, each injected into a running `demo` job of `python -m step3_failover` (a process
 of its own, run with --verbose) on a new `LocalCluster`:
 
     restart  SIGKILL the scheduler; start it again at once with the same --state (a directory)
@@ -9,6 +9,15 @@ of its own, run with --verbose) on a new `LocalCluster`:
              waiting in ZooKeeper's election, takes over
     agent    the machine of an agent under running tasks dies (`kill_host`); its chunks run
              again elsewhere once the master's health checks give up on it
+    agent-crash
+             only the agent's process dies (`kill_agent`). Step 3 checkpoints, so the master
+             does not end its tasks at once (it would, TASK_LOST, for a framework that does not
+             checkpoint: `Master::exited`); they wait for the agent, which does not come back,
+             until the health checks give up on it; then as for `agent`
+    agent-restart
+             the agent's process dies and starts again (`restart_agent`): it recovers, our
+             executor and its tasks carry on, and nothing runs again. Recovered means: the first
+             status update that comes through the restarted agent
     master   three masters under ZooKeeper; `kill_master()` kills the leader, and the scheduler
              and the agents find the new one
 
@@ -63,6 +72,7 @@ from kazoo.client import KazooClient
 
 from bench.common import Result
 from jobs import bikeshare
+from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
 from localmesos.election import parse_zk_url
 from localmesos.master import Framework, Master
@@ -71,7 +81,9 @@ from step3_failover.checkpoint import open_store
 from step3_failover.scheduler import parse_task_id
 
 REPOSITORY = str(Path(bikeshare.__file__).resolve().parent.parent)
-FAILURES = ("restart", "standby", "agent", "master")
+FAILURES = ("restart", "standby", "agent", "agent-crash", "agent-restart", "master")
+# The agent failures: the lost chunks' agent, killed as a whole machine, or only its process.
+AGENT_FAILURES = ("agent", "agent-crash", "agent-restart")
 RUNS = 5  # of each failure; medians are reported
 SIZE = "demo"
 # Our executor (cpus 0.1, mem 64) and 9 tasks (cpus 0.1, mem 32 each) per agent.
@@ -473,7 +485,12 @@ class Recording:
                 if self.agents and set(self.agents) <= set(came):
                     moments["agents"] = max(came.values())
         since: Event | None
-        if self.failure == "agent":
+        if self.failure == "agent-restart":
+            found["reregistered"] = self.first("agent reregistered", self.kill, agent=self.victim)
+            found["update"] = self.recovered()
+            moments.update({key: event.time for key, event in found.items() if event is not None})
+            return dict(sorted(moments.items(), key=lambda item: item[1]))
+        if self.failure in ("agent", "agent-crash"):
             lost = found["unreachable"] = self.first("agent unreachable", self.kill)
             since = found["revive"] = self.first("revive", lost.time) if lost else None
         else:
@@ -496,8 +513,17 @@ class Recording:
         return {chunk for e in unreachable if (chunk := chunk_of(e["task"])) is not None}
 
     def recovered(self) -> Event:
-        """The first task launched after recovery."""
-        if self.failure == "agent":
+        """The first task launched after recovery; after an agent restart, the first status
+        update from the restarted agent (nothing is launched again)."""
+        if self.failure == "agent-restart":
+            back = self.first("agent reregistered", self.kill, agent=self.victim)
+            if back is None:
+                raise RuntimeError("the restarted agent never reregistered")
+            update = self.first("update", back.time, agent=self.victim)
+            if update is None:
+                raise RuntimeError("no status update came through the restarted agent")
+            return update
+        if self.failure in ("agent", "agent-crash"):
             lost = self.lost_chunks()
             for event in self.after_kill("launch"):
                 if chunk_of(event["task"]) in lost:
@@ -515,6 +541,15 @@ class Recording:
         if launch is None:
             raise RuntimeError("nothing was launched after the new subscription")
         return launch
+
+    def relaunched(self) -> int:
+        """How many tasks were launched again after the failure: chunks whose second (or later)
+        attempt started."""
+        return sum(
+            1
+            for e in self.after_kill("launch")
+            if (task := parse_task_id(e["task"])) is not None and task[1] > 1
+        )
 
     @property
     def recovery(self) -> float:
@@ -553,6 +588,8 @@ PHASES = {
     "restart": ["subscribed", "offers", "launch"],
     "standby": ["session", "subscribed", "offers", "launch"],
     "agent": ["unreachable", "revive", "offers", "launch"],
+    "agent-crash": ["unreachable", "revive", "offers", "launch"],
+    "agent-restart": ["reregistered", "update"],
     # The watch on the masters' znodes may hear of the expired session after the next master
     # has been elected: the election is the cut, and the session's end is not.
     "master": ["elected", "subscribed", "offers", "launch"],
@@ -567,9 +604,15 @@ PHASE_NAMES = {
     ("standby", "offers"): "first offer",
     ("standby", "launch"): "ACCEPT",
     ("agent", "unreachable"): "health checks time out",
-    ("agent", "revive"): "TASK_UNREACHABLE to the scheduler, REVIVE",
+    ("agent", "revive"): "TASK_UNREACHABLE to the scheduler, its pause before a relaunch, REVIVE",
     ("agent", "offers"): "offer",
     ("agent", "launch"): "ACCEPT",
+    ("agent-crash", "unreachable"): "the tasks wait (checkpointing); health checks time out",
+    ("agent-crash", "revive"): "TASK_UNREACHABLE to the scheduler, its pause, REVIVE",
+    ("agent-crash", "offers"): "offer",
+    ("agent-crash", "launch"): "ACCEPT",
+    ("agent-restart", "reregistered"): "agent restarts, recovers our executor, reregisters",
+    ("agent-restart", "update"): "first status update through it",
     ("master", "elected"): "ZooKeeper expires the leader's session, the next master leads",
     ("master", "subscribed"): "pymesos reconnects (its backoff) and SUBSCRIBEs",
     ("master", "offers"): "first offer",
@@ -627,7 +670,9 @@ def record(
             return _standby(directory, zookeeper)
         if failure == "master":
             return _master(directory, probe)
-        return {"restart": _restart, "agent": _agent}[failure](directory)
+        if failure in AGENT_FAILURES:
+            return _agent(directory, failure)
+        return _restart(directory)
 
 
 def _finish(
@@ -695,7 +740,7 @@ def _standby(directory: Path, zookeeper: ZooKeeper | None = None) -> Recording:
         return _finish("standby", recorder, kill, started, state, cluster.agents)
 
 
-def _agent(directory: Path) -> Recording:
+def _agent(directory: Path, failure: str = "agent") -> Recording:
     state = str(directory / "state")
     with (
         LocalCluster(agents=3, resources=DEFAULT_RESOURCES, agent_timeout=AGENT_TIMEOUT) as cluster,
@@ -719,11 +764,16 @@ def _agent(directory: Path) -> Recording:
 
         recorder.wait_for(running, "task running on the agent to kill", started["a"])
         agents = cluster.agents
-        kill = recorder.add("kill", what="agent", agent=victim).time
-        cluster.kill_host(victim)
+        kill = recorder.add("kill", what=failure, agent=victim).time
+        if failure == "agent":
+            cluster.kill_host(victim)
+        elif failure == "agent-crash":
+            cluster.kill_agent(victim)
+        else:
+            cluster.restart_agent(victim, timeout=JOB_TIMEOUT)
         started["a"].wait()
         recorder.add("exited", scheduler="a")
-        return _finish("agent", recorder, kill, started, state, agents, victim=victim)
+        return _finish(failure, recorder, kill, started, state, agents, victim=victim)
 
 
 def _master(directory: Path, probe: bool) -> Recording:
@@ -785,12 +835,21 @@ def breakdown(recordings: list[Recording]) -> list[str]:
 FLOORS = {
     "standby": (SESSION_TIMEOUT, "the schedulers' --session-timeout"),
     "agent": (AGENT_TIMEOUT, "agent_timeout"),
+    "agent-crash": (AGENT_TIMEOUT, "agent_timeout"),
+    "agent-restart": (
+        EXECUTOR_REREGISTRATION_TIMEOUT,
+        "executor_reregistration_timeout (a recovering agent waits for its executors)",
+    ),
     "master": (ZK_SESSION_TIMEOUT, "the masters' ZooKeeper session timeout"),
 }
 WHAT = {
     "restart": "scheduler restart: SIGKILL -> first LAUNCH by the scheduler started again",
     "standby": "scheduler standby: SIGKILL the leader -> first LAUNCH by the standby",
-    "agent": "agent loss: SIGKILL the agent -> first LAUNCH of one of its chunks elsewhere",
+    "agent": "agent loss: its host dies (kill_host) -> first LAUNCH of one of its chunks elsewhere",
+    "agent-crash": "agent process crash (kill_agent), checkpointing -> first LAUNCH of one of its "
+    "chunks elsewhere",
+    "agent-restart": "agent restart (restart_agent), checkpointing -> first status update "
+    "through it",
     "master": "master failover: kill_master() -> first LAUNCH on the new leader",
 }
 
@@ -824,6 +883,9 @@ def run() -> list[Result]:
         details = breakdown(recordings[failure])
         if failure == "restart":
             details.insert(0, f"cold start, process start -> first LAUNCH: runs {seconds(cold)}")
+        if failure in AGENT_FAILURES:
+            again = [r.relaunched() for r in recordings[failure]]
+            details.append(f"tasks launched again, per run: {', '.join(map(str, again))}")
         if failure == "master":
             # pymesos retries the dead master at once, then after 2 s +- 0.5, then 4 s +- 1...,
             # and hears of the new leader only between two tries.

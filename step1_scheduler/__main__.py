@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         result, args.chart or f"build/step1-{args.size}.png", lang=args.chart_lang
     )
     agents = {u["agent"] for u in scheduler.timeline.updates if u["state"] == "TASK_FINISHED"}
-    print(f"{scheduler.total} chunks on {len(agents)} agents in {time.monotonic() - started:.1f} s")
+    on = f"{len(agents)} agent{'' if len(agents) == 1 else 's'}"
+    print(f"{scheduler.total} chunks on {on} in {time.monotonic() - started:.1f} s")
     print(bikeshare.summary(result))
     print(f"chart: {chart}")
     return 0

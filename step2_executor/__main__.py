@@ -252,6 +252,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
     return args, settings
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def main(argv: list[str] | None = None) -> int:
     args, settings = parse_args(argv)
     logging.basicConfig(
@@ -307,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         if m["direction"] == "in" and m["type"] == messages.HELLO
     }
     print(
-        f"{scheduler.total} chunks on {len(agents)} agents ({len(executors)} executors) "
-        f"in {time.monotonic() - started:.1f} s"
+        f"{scheduler.total} chunks on {plural(len(agents), 'agent')} "
+        f"({plural(len(executors), 'executor')}) in {time.monotonic() - started:.1f} s"
     )
     print(bikeshare.summary(result))
     print(f"chart: {chart}")

@@ -36,8 +36,10 @@ log = logging.getLogger("step2_executor.executor")
 PROGRESS_EVERY = 0.2
 
 # What pymesos raises when a call to the agent fails: RuntimeError when it is not connected or
-# the agent answers with an error, OSError or HTTPException when the connection breaks.
-SEND_ERRORS = (RuntimeError, OSError, HTTPException)
+# the agent answers with an error, OSError or HTTPException when the connection breaks, and
+# AttributeError when it breaks while pymesos's own thread is dropping it (its `_send` closes
+# `self._conn`, which that thread may just have set to None).
+SEND_ERRORS = (RuntimeError, OSError, HTTPException, AttributeError)
 
 
 class Cancelled(Exception):
@@ -154,21 +156,24 @@ class JobExecutor(Executor):
                 on_day=lambda days: self.day_done(driver, task_id, running, days),
             )
         except Cancelled:
-            self.send_update(driver, task_id, "TASK_KILLED", message=running.why)
+            self.finish(driver, task_id, "TASK_KILLED", message=running.why)
         except Exception as error:  # whatever went wrong, the scheduler hears of it
             log.warning("%s failed: %r", task_id, error)
-            self.send_update(
-                driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}"
-            )
+            self.finish(driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}")
         else:
             # The result travels in the status update itself: the agent keeps it and forwards
             # it to the scheduler until the scheduler acknowledges it.
-            self.send_update(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))
-        finally:
-            with self.lock:
-                del self.running[task_id]
+            self.finish(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))
 
     # EXERCISE_END: run-chunk
+
+    def finish(self, driver, task_id: str, state: str, **fields: str) -> None:
+        """A task's last update. The task leaves `running` before the update leaves us: once
+        the scheduler has it, a kill or a shutdown must not find the task still here."""
+        with self.lock:
+            del self.running[task_id]
+        self.send_update(driver, task_id, state, **fields)
+
     # ANCHOR_END: launch
 
     # ANCHOR: progress

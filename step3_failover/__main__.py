@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from tqdm import tqdm
 
 import jobs
 from jobs import bikeshare
+from step1_scheduler import sandbox
 from step3_failover.checkpoint import Checkpoint, Leadership, StoreError, open_store
-from step3_failover.scheduler import JobScheduler, Settings, executor_info
+from step3_failover.scheduler import EXECUTOR_ID, JobScheduler, Settings, executor_info
 
 # Where the agents find the `step3_failover` and `jobs` packages by default: this checkout.
 REPOSITORY = str(Path(jobs.__file__).resolve().parent.parent)
@@ -52,6 +55,11 @@ def framework_info(failover_timeout: float, framework_id: str | None) -> dict:
         # Tell us TASK_UNREACHABLE (not TASK_LOST) for tasks on an agent that stopped
         # answering: it may come back, and its tasks with it.
         "capabilities": [{"type": "PARTITION_AWARE"}],
+        # The agents write down our executors and tasks (and the updates not yet
+        # acknowledged), so that they survive a restart of the agent's process: the executors
+        # keep counting, and the restarted agent takes them back. Without it, an agent process
+        # that dies takes every task of ours there with it (TASK_LOST at once).
+        "checkpoint": True,
     }
     if framework_id is not None:
         # The framework ID from the checkpoint: we are the same framework, subscribing again.
@@ -121,18 +129,148 @@ def run(
         finally:
             bar.close()
     if scheduler.failure:
-        raise JobError(scheduler.failure)
+        raise JobError(scheduler.failure + likely_cause(scheduler))
     return scheduler
 
 
 # ANCHOR_END: run
 
 
+# ANCHOR: likely-cause
+def likely_cause(scheduler: JobScheduler) -> str:
+    """What to add to the error of a job that gave up on a chunk: the likely cause, and the
+    last lines that the executor wrote to its stderr, read from its sandbox on the agent as
+    step 1 reads a task's output."""
+    gave_up = scheduler.gave_up
+    if gave_up is None or gave_up.reason not in EXECUTOR_ENDED:
+        return ""  # the chunk's own error, in the executor's words, is in the message already
+    if gave_up.started:
+        cause = "\nthe executor died while it ran the chunk"
+    else:
+        cause = (
+            "\nthe executor ended before it ran the chunk: it may not start on the agents "
+            "(check --executor-python and --executor-pythonpath)"
+        )
+    if gave_up.agent_url is None or scheduler.framework_id is None:
+        return cause
+    try:
+        text = executor_stderr(gave_up.agent_url, scheduler.framework_id)
+    except sandbox.SandboxError as error:
+        return f"{cause}; its stderr could not be read: {error}"
+    lines = sandbox.tail(text, STDERR_LINES)
+    if not lines:
+        return f"{cause}; its stderr on agent {gave_up.agent_id} is empty"
+    return f"{cause}; the end of its stderr on agent {gave_up.agent_id}:\n{lines}"
+
+
+# ANCHOR_END: likely-cause
+
+# The reasons with which an agent ends the tasks of an executor that is gone, or never came.
+EXECUTOR_ENDED = {
+    "REASON_EXECUTOR_TERMINATED",
+    "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+    "REASON_CONTAINER_LAUNCH_FAILED",
+}
+STDERR_LINES = 10
+
+
+def executor_stderr(agent: str, framework_id: str) -> str:
+    """The stderr of our executor that ended last on the agent. Every executor that the agent
+    started for us has the same ID; the agent's `/state` lists the ended ones oldest first
+    (Mesos keeps them in a circular buffer), after those that still run."""
+    try:
+        with urllib.request.urlopen(f"{agent}/state", timeout=sandbox.HTTP_TIMEOUT) as response:
+            state = json.load(response)
+    except (OSError, ValueError) as error:
+        raise sandbox.SandboxError(f"GET {agent}/state failed: {error}") from error
+    for framework in state.get("frameworks", []) + state.get("completed_frameworks", []):
+        if framework["id"] != framework_id:
+            continue
+        executors = framework.get("executors", []) + framework.get("completed_executors", [])
+        ours = [executor for executor in executors if executor["id"] == EXECUTOR_ID]
+        if ours:
+            return sandbox.read_file(agent, f"{ours[-1]['directory']}/stderr")
+    raise sandbox.SandboxError(f"agent {agent} has no executor of framework {framework_id}")
+
+
 # ANCHOR: drive
+# After this many heartbeat intervals without a HEARTBEAT, the connection to the master is taken
+# for dead and dropped, and pymesos subscribes again (scheduler-http-api.md: "If a scheduler
+# doesn't receive a bunch (e.g., 5) of these heartbeats within a time window, it should
+# immediately disconnect and try to resubscribe").
+MISSED_HEARTBEATS = 5
+HEARTBEAT_INTERVAL = 15.0  # seconds, Mesos's default, until SUBSCRIBED says otherwise
+
+
+class Driver(MesosSchedulerDriver):
+    """pymesos's scheduler driver, with two changes.
+
+    pymesos adds the GPU_RESOURCES capability to every framework when the master is 1.0 or
+    later (`MesosSchedulerDriver.framework`). The master offers GPU machines only to
+    frameworks with it, so that frameworks that do not use GPUs leave those machines to the
+    jobs that need them (gpu-support.md): we use none, so we take it off again.
+
+    And it notes when the master last spoke (SUBSCRIBED, HEARTBEAT), and how often it said it
+    would send a HEARTBEAT, for `HeartbeatWatch`: pymesos reads neither."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.heartbeat_interval = HEARTBEAT_INTERVAL
+        self.last_heard = time.monotonic()
+
+    @property
+    def framework(self) -> dict:
+        framework = super().framework
+        capabilities = [
+            c for c in framework.get("capabilities", []) if c["type"] != "GPU_RESOURCES"
+        ]
+        if capabilities:
+            framework["capabilities"] = capabilities
+        else:
+            framework.pop("capabilities", None)
+        return framework
+
+    def on_subscribed(self, info) -> None:
+        self.heartbeat_interval = float(info.get("heartbeat_interval_seconds", HEARTBEAT_INTERVAL))
+        self.last_heard = time.monotonic()
+        super().on_subscribed(info)
+
+    def on_heartbeat(self) -> None:
+        self.last_heard = time.monotonic()
+        super().on_heartbeat()
+
+
+class HeartbeatWatch:
+    """A subscription can stay open while nothing comes through it (a network partition that
+    leaves the TCP connection up). When the master has missed MISSED_HEARTBEATS heartbeats,
+    drop the connection: pymesos is pointed at no master for a moment, which closes it, and
+    then at the same master again, which makes it subscribe anew."""
+
+    def __init__(self) -> None:
+        self.master: str | None = None  # where to go back to, once the connection is closed
+
+    def check(self, driver: Driver) -> None:
+        if self.master is not None:
+            if driver.master is None:  # pymesos's thread has closed the connection
+                driver.change_master(self.master)
+                self.master = None
+            return
+        silence = time.monotonic() - driver.last_heard
+        if driver.connected and silence > MISSED_HEARTBEATS * driver.heartbeat_interval:
+            log.warning(
+                "no HEARTBEAT from the master at %s for %.0f s: subscribing again",
+                driver.master,
+                silence,
+            )
+            self.master = driver.master
+            driver.last_heard = time.monotonic()
+            driver.change_master(None)
+
+
 def new_driver(
     scheduler: Scheduler, master: str, failover_timeout: float, framework_id: str | None
 ) -> MesosSchedulerDriver:
-    return MesosSchedulerDriver(
+    return Driver(
         scheduler,
         framework_info(failover_timeout, framework_id),
         master,
@@ -160,6 +298,7 @@ def drive(
     except Exception as error:  # for a zk:// master, kazoo gives up on ZooKeeper here
         raise JobError(f"could not find the Mesos master through {master}: {error!r}") from error
     watch = LeaderWatch(master)
+    heartbeats = HeartbeatWatch()
     complete = False
     try:
         # The master answers a SUBSCRIBE with SUBSCRIBED, or with an ERROR (finished is set).
@@ -173,6 +312,7 @@ def drive(
             )
         while not scheduler.finished.wait(0.2):
             watch.check(driver)
+            heartbeats.check(driver)
             if leadership.lost.is_set():
                 raise JobError(
                     "this scheduler lost its ZooKeeper session, and with it the leadership: "
@@ -382,8 +522,16 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         type=int,
         default=3,
         metavar="N",
-        help="failed attempts per chunk before the job fails; lost tasks do not count "
-        "(default: %(default)s)",
+        help="failed attempts per chunk before the job fails: TASK_FAILED, whether the "
+        "chunk's code raised or its executor ended, and TASK_ERROR (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-losses",
+        type=int,
+        default=10,
+        metavar="N",
+        help="lost attempts per chunk before the job fails: TASK_LOST, TASK_UNREACHABLE, "
+        "TASK_KILLED and the other ends without a result (default: %(default)s)",
     )
     parser.add_argument(
         "--executor-python",
@@ -455,8 +603,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             parser.error(
                 f"--{name.replace('_', '-')} must be a positive number, not {getattr(args, name)}"
             )
-    if args.max_attempts < 1:
-        parser.error(f"--max-attempts must be 1 or more, not {args.max_attempts}")
+    for name in ("max_attempts", "max_losses"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be 1 or more, not {getattr(args, name)}")
     weeks = bikeshare.SIZES[args.size].weeks
     if args.fail_chunk is not None and not 0 <= args.fail_chunk < weeks:
         parser.error(
@@ -471,6 +620,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         executor_cpus=args.executor_cpus,
         executor_mem=args.executor_mem,
         max_attempts=args.max_attempts,
+        max_losses=args.max_losses,
         executor_python=args.executor_python,
         executor_pythonpath=args.executor_pythonpath,
         fail_chunk=args.fail_chunk,

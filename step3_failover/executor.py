@@ -12,10 +12,12 @@ callbacks catch what can fail and report it as a task status instead. The chunks
 thread each, which sends its own status updates and messages: pymesos guards its connection
 to the agent with a lock.
 
-It is step 2's executor, unchanged. A scheduler that crashes and comes back, or a standby
-that takes its place, does not concern the executors: while the framework is within its
-failover timeout, Mesos leaves them and their tasks running, and their status updates wait at
-the agent until a scheduler acknowledges them.
+It is step 2's executor, but for one thing: a status update that cannot reach the agent is kept
+and sent again until it does (`send_update`), so that a chunk's result survives a restart of the
+agent. A scheduler that crashes and comes back, or a standby that takes its place, does not
+concern the executors: while the framework is within its failover timeout, Mesos leaves them
+and their tasks running, and their status updates wait at the agent until a scheduler
+acknowledges them.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import os
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from http.client import HTTPException
 
-from pymesos import Executor, MesosExecutorDriver
+from pymesos import Executor, MesosExecutorDriver, encode_data
 
 from jobs import bikeshare
 from step3_failover import messages
@@ -40,9 +43,15 @@ log = logging.getLogger("step3_failover.executor")
 # thread. A chunk that takes a few milliseconds sends none; the bar moves when it finishes.
 PROGRESS_EVERY = 0.2
 
+# An update that could not be sent is sent again after this long, twice as long each time.
+RESEND_FIRST = 0.5  # seconds
+RESEND_MAX = 10.0
+
 # What pymesos raises when a call to the agent fails: RuntimeError when it is not connected or
-# the agent answers with an error, OSError or HTTPException when the connection breaks.
-SEND_ERRORS = (RuntimeError, OSError, HTTPException)
+# the agent answers with an error, OSError or HTTPException when the connection breaks, and
+# AttributeError when it breaks while pymesos's own thread is dropping it (its `_send` closes
+# `self._conn`, which that thread may just have set to None).
+SEND_ERRORS = (RuntimeError, OSError, HTTPException, AttributeError)
 
 
 class Cancelled(Exception):
@@ -155,19 +164,21 @@ class JobExecutor(Executor):
                 on_day=lambda days: self.day_done(driver, task_id, running, days),
             )
         except Cancelled:
-            self.send_update(driver, task_id, "TASK_KILLED", message=running.why)
+            self.finish(driver, task_id, "TASK_KILLED", message=running.why)
         except Exception as error:  # whatever went wrong, the scheduler hears of it
             log.warning("%s failed: %r", task_id, error)
-            self.send_update(
-                driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}"
-            )
+            self.finish(driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}")
         else:
             # The result travels in the status update itself: the agent keeps it and forwards
             # it to the scheduler until the scheduler acknowledges it.
-            self.send_update(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))
-        finally:
-            with self.lock:
-                del self.running[task_id]
+            self.finish(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))
+
+    def finish(self, driver, task_id: str, state: str, **fields: str) -> None:
+        """A task's last update. The task leaves `running` before the update leaves us: once
+        the scheduler has it, a kill or a shutdown must not find the task still here."""
+        with self.lock:
+            del self.running[task_id]
+        self.send_update(driver, task_id, state, **fields)
 
     # ANCHOR_END: launch
 
@@ -238,19 +249,47 @@ class JobExecutor(Executor):
 
     # -- talking to the agent, from any thread --------------------------------------------------
 
+    # ANCHOR: send-update
     def send_update(
         self, driver, task_id: str, state: str, *, message: str = "", data: str | None = None
     ) -> None:
+        """Send a status update, and keep it until the agent acknowledges it. An update that
+        cannot be sent now (the agent is restarting, or recovering and answers 503) is sent
+        again, a little later each time, until it goes through; the agent drops a second copy
+        of an update it already has (same uuid). pymesos also sends the updates in
+        `driver.updates` with its next SUBSCRIBE (`unacknowledged_updates`, as Mesos's own
+        executor library does), and drops each from there when the agent's ACKNOWLEDGED
+        arrives; it never fills it, so we do."""
         status: dict = {"task_id": {"value": task_id}, "state": state}
         if message:
             status["message"] = message
         if data is not None:
             status["data"] = data
+        update_id = uuid.uuid4()
+        status["uuid"] = encode_data(update_id.bytes)
+        status["source"] = "SOURCE_EXECUTOR"
+        driver.updates[update_id] = {"status": status}
+        self.deliver(driver, update_id, status, RESEND_FIRST)
+
+    def deliver(self, driver, update_id: uuid.UUID, status: dict, retry: float) -> None:
+        if update_id not in driver.updates:
+            return  # acknowledged meanwhile
         try:
             driver.sendStatusUpdate(status)
         except SEND_ERRORS as error:
-            # The agent is gone, or going: it reports what it still has of ours on its own.
-            log.error("could not send %s for %s: %r", state, task_id, error)
+            log.warning(
+                "could not send %s for %s: %r; trying again in %g s",
+                status["state"],
+                status["task_id"]["value"],
+                error,
+                retry,
+            )
+            later = min(retry * 2, RESEND_MAX)
+            timer = threading.Timer(retry, self.deliver, (driver, update_id, status, later))
+            timer.daemon = True
+            timer.start()
+
+    # ANCHOR_END: send-update
 
     def send_message(self, driver, message: dict) -> None:
         try:

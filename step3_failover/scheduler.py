@@ -28,6 +28,7 @@ from http.client import HTTPException
 from pymesos import Scheduler
 
 from jobs import bikeshare
+from step1_scheduler import sandbox
 from step3_failover import messages
 from step3_failover.checkpoint import Checkpoint, StoreError
 
@@ -48,13 +49,16 @@ TASK_ID = re.compile(r"^chunk-(?P<chunk>\d+)-attempt-(?P<attempt>\d+)$")
 # ANCHOR: states
 # The task is, or is about to be, on an agent: its chunk is being counted.
 ACTIVE_STATES = {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"}
-# The chunk's own code failed (the executor reports TASK_FAILED when a chunk raises), or the
-# master refused the task as invalid: trying again will most likely fail again, so these
-# attempts are counted, and the job gives up after --max-attempts of them. Every other end
-# without a result is a *loss*: TASK_LOST, TASK_UNREACHABLE, TASK_GONE, TASK_GONE_BY_OPERATOR,
-# TASK_DROPPED, TASK_UNKNOWN, TASK_KILLED, and TASK_FAILED from the agent when the executor
-# died. A loss says nothing about the chunk; it is launched again, as often as it takes.
-FAILURE_SOURCES = {("TASK_FAILED", "SOURCE_EXECUTOR"), ("TASK_ERROR", "SOURCE_MASTER")}
+# Every attempt that ends without a result counts against its chunk, whoever reports the end.
+# A *failure* is TASK_FAILED, whoever sends it, or TASK_ERROR (the master refused the task):
+# the chunk's code raised (the executor says so), or the executor died under the task or could
+# not even start (the agent says so, with REASON_EXECUTOR_TERMINATED, and cannot tell a crash
+# from a kill). Trying again will often fail again: the job gives up after --max-attempts of
+# them. Every other end without a result is a *loss*: TASK_LOST, TASK_UNREACHABLE, TASK_GONE,
+# TASK_GONE_BY_OPERATOR, TASK_DROPPED, TASK_UNKNOWN, TASK_KILLED. A loss says nothing about
+# the chunk, so it has a bound of its own, --max-losses, larger: a cluster that keeps losing a
+# chunk's tasks ends the job too, instead of launching them for ever.
+FAILED_STATES = {"TASK_FAILED", "TASK_ERROR"}
 # ANCHOR_END: states
 
 # Explicit reconciliation is asked again until every task has an answer, waiting twice as
@@ -63,6 +67,22 @@ FAILURE_SOURCES = {("TASK_FAILED", "SOURCE_EXECUTOR"), ("TASK_ERROR", "SOURCE_MA
 # back.
 RECONCILE_FIRST_RETRY = 1.0  # seconds
 RECONCILE_MAX_RETRY = 30.0
+
+# A chunk whose attempt ended without a result is launched again after a pause that doubles
+# with each attempt that ended so: an executor that cannot start, or an agent that loses every
+# task, would otherwise be handed the next attempt at once, over and over.
+RELAUNCH_FIRST_DELAY = 0.5  # seconds
+RELAUNCH_MAX_DELAY = 30.0
+
+# A launched task that has had no status update this long may never have reached its agent
+# (the launch can be lost on the way, with the master or the agent failing over): the master
+# is asked about it, and if it does not know it, its answer ends the task as a loss.
+LAUNCH_TIMEOUT = 60.0  # seconds
+# While tasks run, the scheduler also asks about them now and then, in case an update was lost
+# for good (high-availability-framework-guide.md: reconcile periodically); less often as the
+# job goes on without surprises.
+RECONCILE_PERIOD = 30.0  # seconds, the first time
+RECONCILE_MAX_PERIOD = 600.0
 
 # What pymesos raises when a call to the master fails: RuntimeError when it is not connected or
 # the master answers with an error, OSError or HTTPException when the connection breaks.
@@ -78,7 +98,8 @@ class Settings:
     task_mem: float = 32.0  # MB
     executor_cpus: float = 0.1  # the executor itself: Python, pymesos and the job's code
     executor_mem: float = 64.0  # MB
-    max_attempts: int = 3  # failed attempts per chunk (losses do not count)
+    max_attempts: int = 3  # failed attempts per chunk
+    max_losses: int = 10  # lost attempts per chunk
     executor_python: str = "python3"  # the interpreter on the agents
     executor_pythonpath: str = ""  # where the agents find `step3_failover` and `jobs`
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see bounded retries
@@ -96,6 +117,19 @@ class Launch:
     chunk: int
     attempt: int
     agent_id: str
+    started: bool = False  # the executor said TASK_RUNNING: it did start
+    heard: bool = False  # some status update about it has arrived
+
+
+@dataclass
+class GaveUp:
+    """The attempt after which the job gave up, for the error message: where to look."""
+
+    task_id: str
+    agent_id: str
+    agent_url: str | None  # the agent's HTTP address, if one of its offers told us
+    reason: str | None  # the update's reason, REASON_EXECUTOR_TERMINATED for instance
+    started: bool  # whether the task ever ran
 
 
 def parse_task_id(task_id: str) -> tuple[int, int] | None:
@@ -235,18 +269,24 @@ class JobScheduler(Scheduler):
         self.awaiting: set[str] = set()  # finished, with the result still at the agent
         self.pending: deque[int] = deque()  # chunks to launch
         self.attempts: dict[int, int] = {}  # the highest attempt number used, by chunk
-        self.failures: dict[int, int] = {}  # failed attempts (not losses), by chunk
+        self.failures: dict[int, int] = {}  # failed attempts, by chunk
+        self.losses: dict[int, int] = {}  # lost attempts, by chunk
+        self.backing_off: set[int] = set()  # chunks waiting to be launched again
+        self.agent_urls: dict[str, str] = {}  # agent ID -> its HTTP address, from its offers
         self.days: dict[int, int] = {}  # days counted, by chunk, for the progress bar
         self.suppressed = False
         self.failure: str | None = None  # why the job could not go on, if so
+        self.gave_up: GaveUp | None = None  # the attempt that made the job give up, if any
         self.removed = False  # the master no longer knows our framework ID
         self.registered_event = threading.Event()
         self.finished = threading.Event()
         self.timeline = Timeline()
         self.on_progress = on_progress or (lambda done, total: None)
         self.crash = crash_now  # --crash-after; tests replace it
-        self.later = after  # how reconciliation retries are scheduled; tests replace it
+        self.later = after  # how retries and relaunches are scheduled; tests replace it
+        self.watchdog = after  # how periodic reconciliation and launch timeouts are; likewise
         self._reconciliation = 0  # which reconciliation a retry belongs to
+        self._subscription = 0  # which subscription a periodic reconciliation belongs to
         self._warned_small_offer = False
         self.lock = threading.RLock()
 
@@ -338,7 +378,9 @@ class JobScheduler(Scheduler):
         # A new subscription starts unsuppressed (pymesos lists no suppressed roles).
         self.suppressed = False
         self.registered_event.set()
+        self._subscription += 1
         self.reconcile(driver)
+        self.reconcile_later(driver, self._subscription, RECONCILE_PERIOD)
         self.end_if_done()
 
     def disconnected(self, driver) -> None:
@@ -376,6 +418,40 @@ class JobScheduler(Scheduler):
         if reconciliation == self._reconciliation and self.unanswered:
             log.info("no answer yet about %d tasks: asking again", len(self.unanswered))
         self.ask(driver, reconciliation, min(retry * 2, RECONCILE_MAX_RETRY))
+
+    def reconcile_later(self, driver, subscription: int, period: float) -> None:
+        self.watchdog(period, lambda: self.reconcile_again(driver, subscription, period))
+
+    @locked
+    def reconcile_again(self, driver, subscription: int, period: float) -> None:
+        """Now and then, while tasks run: reconcile, as after a subscription, and less often
+        each time. A new subscription starts its own round of these."""
+        if subscription != self._subscription or self.finished.is_set():
+            return
+        if self.running:
+            log.info("periodic reconciliation")
+            self.reconcile(driver)
+        self.reconcile_later(driver, subscription, min(period * 2, RECONCILE_MAX_PERIOD))
+
+    @locked
+    def launch_timed_out(self, driver, task_ids: list[str]) -> None:
+        """No update about these tasks since their launch: ask the master. If it does not know
+        a task, it answers TASK_UNKNOWN (TASK_LOST for an older master), and statusUpdate()
+        ends the task as a loss, which launches its chunk again."""
+        silent = [
+            task_id
+            for task_id in task_ids
+            if task_id in self.running and not self.running[task_id].heard
+        ]
+        if not silent or self.finished.is_set():
+            return
+        log.warning(
+            "no update about %s within %g s of the launch; asking the master",
+            ", ".join(silent),
+            LAUNCH_TIMEOUT,
+        )
+        self.unanswered.update(silent)
+        self.call(driver.reconcileTasks, [{"task_id": {"value": t}} for t in silent])
 
     # ANCHOR_END: reconcile
 
@@ -416,6 +492,8 @@ class JobScheduler(Scheduler):
         started: set[str] = set()  # agents where a task of this call starts our executor
         for offer in offers:
             agent = offer["agent_id"]["value"]
+            if "url" in offer:  # where to read a failed executor's sandbox, if it comes to that
+                self.agent_urls[agent] = sandbox.agent_url(offer)
             cpus, mem = scalar(offer, "cpus"), scalar(offer, "mem")
             ours = any(e["value"] == EXECUTOR_ID for e in offer.get("executor_ids", []))
             starts_executor = not ours and agent not in started
@@ -435,6 +513,8 @@ class JobScheduler(Scheduler):
             if tasks:
                 self.call(driver.launchTasks, offer["id"], tasks, filters=DECLINE_FILTER)
                 log.info("offer %s: launched %d tasks", offer["id"]["value"], len(tasks))
+                ids = [task["task_id"]["value"] for task in tasks]
+                self.watchdog(LAUNCH_TIMEOUT, lambda ids=ids: self.launch_timed_out(driver, ids))
             else:
                 self.call(driver.declineOffer, offer["id"], filters=DECLINE_FILTER)
                 self._explain_decline(offer)
@@ -470,6 +550,8 @@ class JobScheduler(Scheduler):
         acted on (and its result, if any, recorded) is it acknowledged."""
         task_id, state = update["task_id"]["value"], update["state"]
         self.unanswered.discard(task_id)
+        if task_id in self.running:
+            self.running[task_id].heard = True
         task = parse_task_id(task_id)
         self.timeline.update(update, task[0] if task else None)
         if task is None:
@@ -524,6 +606,8 @@ class JobScheduler(Scheduler):
             agent = update.get("agent_id", {}).get("value", "")
             self.running[task_id] = Launch(chunk, attempt, agent)
             self.unqueue(chunk)
+        if update["state"] == "TASK_RUNNING":
+            self.running[task_id].started = True
 
     # ANCHOR_END: duplicates
 
@@ -585,39 +669,70 @@ class JobScheduler(Scheduler):
     def ended(
         self, driver, task_id: str, update: dict, why: str = "", failed: bool | None = None
     ) -> None:
-        """A task ended with no result: launch its chunk again. A loss (the agent, the executor
-        or the task vanished) says nothing about the chunk, and is retried as often as it
-        takes; a failure of the chunk's own code counts toward --max-attempts."""
+        """A task ended with no result: launch its chunk again, after a pause, unless the chunk
+        has used up its failures (--max-attempts) or its losses (--max-losses)."""
         launch = self.running[task_id]
         self.forget(task_id)
         state = update["state"]
         why = why or update.get("message") or update.get("reason") or "no message"
         chunk = launch.chunk
         if failed is None:
-            failed = (state, update.get("source")) in FAILURE_SOURCES
-        if failed:
-            self.failures[chunk] = self.failures.get(chunk, 0) + 1
-            if self.failures[chunk] >= self.settings.max_attempts:
-                failures = self.failures[chunk]
-                self.failure = (
-                    f"chunk {chunk} failed {failures} time{'s' if failures > 1 else ''}; the "
-                    f"last attempt, {task_id} on agent {launch.agent_id}, ended with {state}: {why}"
-                )
-                self.finished.set()
-                return
-        if any(other.chunk == chunk for other in self.running.values()) or chunk in self.pending:
+            failed = state in FAILED_STATES
+        counts, limit, what = (
+            (self.failures, self.settings.max_attempts, "failed")
+            if failed
+            else (self.losses, self.settings.max_losses, "was lost")
+        )
+        counts[chunk] = counts.get(chunk, 0) + 1
+        if counts[chunk] >= limit:
+            times = counts[chunk]
+            self.failure = (
+                f"chunk {chunk} {what} {times} time{'s' if times > 1 else ''}; the last "
+                f"attempt, {task_id} on agent {launch.agent_id}, ended with {state}: {why}"
+            )
+            self.gave_up = GaveUp(
+                task_id,
+                launch.agent_id,
+                self.agent_urls.get(launch.agent_id),
+                update.get("reason"),
+                launch.started,
+            )
+            self.finished.set()
+            return
+        if self.on_its_way(chunk):
             log.info("%s: %s: %s; its chunk is already on its way", task_id, state, why)
             return
-        log.warning("%s: %s: %s; launching chunk %d again", task_id, state, why, chunk)
+        ends = self.failures.get(chunk, 0) + self.losses.get(chunk, 0)
+        delay = min(RELAUNCH_FIRST_DELAY * 2 ** (ends - 1), RELAUNCH_MAX_DELAY)
+        log.warning(
+            "%s: %s: %s; launching chunk %d again in %g s", task_id, state, why, chunk, delay
+        )
+        self.backing_off.add(chunk)
+        self.later(delay, lambda: self.relaunch(driver, chunk))
+
+    @locked
+    def relaunch(self, driver, chunk: int) -> None:
+        """The pause is over: the chunk waits for an offer, unless it no longer needs one."""
+        if chunk not in self.backing_off or self.finished.is_set():
+            return  # done meanwhile, or a task of it turned up (unqueue() took it off)
+        self.backing_off.discard(chunk)
         self.pending.append(chunk)
         if self.suppressed:
             self.call(driver.reviveOffers)
             self.suppressed = False
 
+    def on_its_way(self, chunk: int) -> bool:
+        return (
+            chunk in self.pending
+            or chunk in self.backing_off
+            or any(launch.chunk == chunk for launch in self.running.values())
+        )
+
     # ANCHOR_END: relaunch
 
     def unqueue(self, chunk: int) -> None:
         """The chunk is taken care of: it no longer waits for an offer."""
+        self.backing_off.discard(chunk)
         if chunk in self.pending:
             self.pending.remove(chunk)
 

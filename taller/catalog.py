@@ -161,12 +161,14 @@ Toda tarea acaba con una actualización de estado, pase lo que pase.
 - Si fail, lanza RuntimeError(f"chunk {running.week}: failing on purpose (--fail-chunk)").
 - Cuenta: counts = bikeshare.count_chunk(running.week, size, on_day=...), con un on_day
   que llame a self.day_done(driver, task_id, running, days) tras cada día.
+- La última actualización de la tarea la envía self.finish(driver, task_id, estado, ...),
+  que antes la quita de self.running: cuando el planificador la recibe, la tarea ya no
+  cuenta aquí como en marcha.
 - Si todo va bien, el resultado viaja en la propia actualización, que es fiable:
-  self.send_update(driver, task_id, "TASK_FINISHED", data=messages.encode(counts)).
+  self.finish(driver, task_id, "TASK_FINISHED", data=messages.encode(counts)).
   No lo envíes como mensaje del framework: Mesos puede perderlo sin avisar.
 - Si day_done lanza Cancelled: TASK_KILLED, con message=running.why.
-- Cualquier otra excepción: TASK_FAILED, con message=f"{type(error).__name__}: {error}".
-- Al final, siempre, quita la tarea de self.running (con self.lock).""",
+- Cualquier otra excepción: TASK_FAILED, con message=f"{type(error).__name__}: {error}".""",
             ONE_THREAD,
         ),
         Exercise(

@@ -3,8 +3,9 @@
 `make demo STEP=1` (or 2, or 3) chooses the step; without STEP it is the most complete one.
 The step runs as its own process, exactly as a reader would run it by hand against any master.
 With --failures (`make demo FAILURES=1`, step 3 only), the demo breaks things while the job
-runs: the scheduler crashes and is started again, then an executor, an agent and the leading
-master die, one after the other; the job must still end with the exact result.
+runs: the scheduler crashes and is started again, then an agent restarts, an executor dies, an
+agent's process dies, an agent's whole machine dies, and the leading master dies, one after the
+other; the job must still end with the exact result.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class Faults:
         self.cluster = cluster
         self.store = DirectoryStore(state)  # the step's checkpoint, read as it is written
         faults: list[tuple[float, Callable[[], str]]] = [
-            (0.35, self.kill_executor),
-            (0.55, self.kill_agent),
+            (0.25, self.restart_agent),
+            (0.4, self.kill_executor),
+            (0.5, self.kill_agent),
+            (0.6, self.kill_host),
         ]
         if master_too:
             faults.append((0.75, self.kill_master))
@@ -64,6 +67,9 @@ class Faults:
 
     def run(self) -> None:
         for milestone, fault in self.plan:
+            # A fault that takes a while (an agent's restart) may let the job pass the next
+            # milestones: each fault waits for a result of its own after the one before.
+            milestone = max(milestone, self.done() + 1)
             while self.done() < milestone:
                 if self.stop.wait(POLL):
                     return
@@ -76,7 +82,26 @@ class Faults:
         self.cluster.kill_executor(self.store.framework_id() or "", EXECUTOR_ID)
         return "killed an executor (SIGKILL); its running chunks will be launched again"
 
+    # The three ways an agent fails, as a real cluster shows them. Step 3 checkpoints, so an
+    # agent's process may die and come back without taking our executor with it.
+    def restart_agent(self) -> str:
+        agent_id = self.cluster.agents[0]
+        self.cluster.restart_agent(agent_id)
+        return (
+            f"restarted agent {agent_id}'s process; it recovered our executor and its chunks, "
+            "which carry on"
+        )
+
     def kill_agent(self) -> str:
+        agent_id = self.cluster.agents[0]
+        self.cluster.kill_agent(agent_id)
+        self.cluster.add_agent()
+        return (
+            f"killed agent {agent_id}'s process (not its machine) and started a new agent; its "
+            "chunks wait for it until the master's health checks give it up"
+        )
+
+    def kill_host(self) -> str:
         agent_id = self.cluster.agents[0]
         self.cluster.kill_host(agent_id)
         self.cluster.add_agent()

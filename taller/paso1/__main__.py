@@ -1,7 +1,7 @@
 # Generated from step1_scheduler/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
-# fingerprint: a01838b5031aed80
+# fingerprint: b2e2eaacc738497f
 """Run the example job on a Mesos cluster, one command task per chunk.
 
 python -m taller.paso1 --master 127.0.0.1:5050
@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         result, args.chart or f"build/step1-{args.size}.png", lang=args.chart_lang
     )
     agents = {u["agent"] for u in scheduler.timeline.updates if u["state"] == "TASK_FINISHED"}
-    print(f"{scheduler.total} chunks on {len(agents)} agents in {time.monotonic() - started:.1f} s")
+    on = f"{len(agents)} agent{'' if len(agents) == 1 else 's'}"
+    print(f"{scheduler.total} chunks on {on} in {time.monotonic() - started:.1f} s")
     print(bikeshare.summary(result))
     print(f"chart: {chart}")
     return 0

@@ -1,7 +1,7 @@
 # Generated from step2_executor/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
-# fingerprint: 15d8f39496d253cb
+# fingerprint: 0d2e721797b2aacb
 """Run the example job on a Mesos cluster, one task per chunk on an executor of our own.
 
 python -m taller.paso2 --master 127.0.0.1:5050
@@ -248,6 +248,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
     return args, settings
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def main(argv: list[str] | None = None) -> int:
     args, settings = parse_args(argv)
     logging.basicConfig(
@@ -303,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         if m["direction"] == "in" and m["type"] == messages.HELLO
     }
     print(
-        f"{scheduler.total} chunks on {len(agents)} agents ({len(executors)} executors) "
-        f"in {time.monotonic() - started:.1f} s"
+        f"{scheduler.total} chunks on {plural(len(agents), 'agent')} "
+        f"({plural(len(executors), 'executor')}) in {time.monotonic() - started:.1f} s"
     )
     print(bikeshare.summary(result))
     print(f"chart: {chart}")

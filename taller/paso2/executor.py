@@ -1,7 +1,7 @@
 # Generated from step2_executor/executor.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
-# fingerprint: 443fb0a7aed6120c
+# fingerprint: 36317c8f5eb5c591
 """The executor: one long-lived process per agent that runs our chunks as threads.
 
 Mesos starts it on an agent with the first task that carries our ExecutorInfo, as
@@ -40,8 +40,10 @@ log = logging.getLogger("taller.paso2.executor")
 PROGRESS_EVERY = 0.2
 
 # What pymesos raises when a call to the agent fails: RuntimeError when it is not connected or
-# the agent answers with an error, OSError or HTTPException when the connection breaks.
-SEND_ERRORS = (RuntimeError, OSError, HTTPException)
+# the agent answers with an error, OSError or HTTPException when the connection breaks, and
+# AttributeError when it breaks while pymesos's own thread is dropping it (its `_send` closes
+# `self._conn`, which that thread may just have set to None).
+SEND_ERRORS = (RuntimeError, OSError, HTTPException, AttributeError)
 
 
 class Cancelled(Exception):
@@ -141,18 +143,27 @@ class JobExecutor(Executor):
         - Si fail, lanza RuntimeError(f"chunk {running.week}: failing on purpose (--fail-chunk)").
         - Cuenta: counts = bikeshare.count_chunk(running.week, size, on_day=...), con un on_day
           que llame a self.day_done(driver, task_id, running, days) tras cada día.
+        - La última actualización de la tarea la envía self.finish(driver, task_id, estado, ...),
+          que antes la quita de self.running: cuando el planificador la recibe, la tarea ya no
+          cuenta aquí como en marcha.
         - Si todo va bien, el resultado viaja en la propia actualización, que es fiable:
-          self.send_update(driver, task_id, "TASK_FINISHED", data=messages.encode(counts)).
+          self.finish(driver, task_id, "TASK_FINISHED", data=messages.encode(counts)).
           No lo envíes como mensaje del framework: Mesos puede perderlo sin avisar.
         - Si day_done lanza Cancelled: TASK_KILLED, con message=running.why.
         - Cualquier otra excepción: TASK_FAILED, con message=f"{type(error).__name__}: {error}".
-        - Al final, siempre, quita la tarea de self.running (con self.lock).
 
         Lo explica el post del paso 2, en «Una tarea, un hilo»:
         _posts/2026-11-24-paso-2-un-ejecutor-propio-y-mensajes.md
         Comprueba tu código con: make ejercicio PASO=2
         """
         raise NotImplementedError("ejercicio run-chunk: escribe run_chunk() (lee su docstring)")
+
+    def finish(self, driver, task_id: str, state: str, **fields: str) -> None:
+        """A task's last update. The task leaves `running` before the update leaves us: once
+        the scheduler has it, a kill or a shutdown must not find the task still here."""
+        with self.lock:
+            del self.running[task_id]
+        self.send_update(driver, task_id, state, **fields)
 
     def day_done(self, driver, task_id: str, running: Running, days: int) -> None:
         """EJERCICIO progress (paso 2).

@@ -65,9 +65,11 @@ from tests.integration.step3_support import Scheduler
 
 # The kinds of fault. "agent" kills an agent's machine (`kill_host`: the master finds out from
 # its health checks) and adds a new agent; "agent-crash" kills only the agent's process
-# (`kill_agent`: the master hears at once, and step 3, which does not checkpoint, loses the
-# tasks there) and adds a new agent; "agent-restart" kills the agent's process and starts it
-# again (`restart_agent`), which comes back as the same agent, without step 3's executors.
+# (`kill_agent`: the master hears at once; step 3 checkpoints, so its executors and tasks there
+# live on until the health checks give the agent up, and then are unreachable) and adds a new
+# agent; "agent-restart" kills the agent's process and starts it again (`restart_agent`),
+# which comes back as the same agent, with step 3's executors and their tasks, which must
+# survive.
 # "scheduler-standby" kills the active scheduler while another instance waits to take over;
 # "scheduler-restart" kills it and starts the same command again.
 KINDS = (
@@ -283,6 +285,7 @@ class ChaosRun:
         self.fired = [Fired(fault) for fault in plan.faults]
         self.schedulers: list[Scheduler] = []
         self.killed: list[Scheduler] = []
+        self.orphans: set[Proc] = set()  # executors of agents whose process was killed
         self.cluster: LocalCluster | None = None
         self.store: Checkpoint | None = None
         self.state = ""
@@ -421,6 +424,10 @@ class ChaosRun:
         name = "abcdefghijklmnopqrstuvwxyz"[len(self.schedulers) % 26]
         argv = ["--master", self.cluster.master, "--state", self.state, "--size", self.plan.size]
         argv += ["--quiet", "--verbose", "--session-timeout", SESSION_TIMEOUT]
+        # A killed executor costs each of its chunks a failed attempt (TASK_FAILED from the
+        # agent); no fault costs a chunk more than one attempt. A job that outlasts them all
+        # needs one attempt more than there are faults.
+        argv += ["--max-attempts", str(len(self.plan.faults) + 1)]
         with self.lock:
             if self.cancelled.is_set():
                 raise Cancelled
@@ -489,8 +496,13 @@ class ChaosRun:
             self.cluster.kill_host(victim)
             self.note(f"agent {victim} killed with its host")
         else:
+            address = self.cluster.agent_url(victim).removeprefix("http://")
             self.cluster.kill_agent(victim)
             self.note(f"agent {victim}'s process killed")
+            # Step 3 checkpoints: its executors there outlive the agent's process, waiting for
+            # an agent that never comes back, as Mesos's would until their recovery timeout
+            # (15 min). No TEARDOWN reaches them; stopping the cluster ends them.
+            self.orphans |= {p for p in self.executors() if agent_endpoint(p.pid) == address}
         # Agents register with the leading master: during a master failover, later.
         added = self.cluster.add_agent(timeout=WAIT)
         self._remember_addresses()
@@ -500,9 +512,15 @@ class ChaosRun:
     def restart_agent(self) -> str:
         assert self.cluster is not None
         victim = self.rng.choice(sorted(self.cluster.agents))
+        before = self.executors()
         self.note(f"restarting agent {victim}")
         self.cluster.restart_agent(victim, timeout=WAIT)
-        return f"restarted agent {victim}; it reregistered"
+        # Step 3 checkpoints: its executors, on this agent too, outlive the agent's process,
+        # and the restarted agent takes them back. Only the job's end (a TEARDOWN) ends them.
+        died = [p.pid for p in before if not alive(p)]
+        if died and not self.job_over():
+            self.fail(f"executors {died} did not survive the restart of agent {victim}")
+        return f"restarted agent {victim}; it reregistered with {len(before)} executors kept"
 
     def executors(self) -> list[Proc]:
         found = []
@@ -652,13 +670,18 @@ class ChaosRun:
             self.fail(f"the checkpoint still names framework {self.store.framework_id()}")
 
     def check_executors_exit(self) -> None:
-        """The job tore its framework down: the agents shut its executors down, and they exit."""
+        """The job tore its framework down: the agents shut its executors down, and they exit.
+        The executors of agents whose process was killed are not told: they are left alone."""
+
+        def left() -> set[Proc]:
+            return set(self.executors()) - self.orphans
+
         try:
-            self.wait(lambda: not self.executors(), "the executors to exit", EXECUTORS_GONE)
+            self.wait(lambda: not left(), "the executors to exit", EXECUTORS_GONE)
         except RunFailed:
-            left = set(self.executors())
+            still = left()
             self.fail(
-                f"executors still running {EXECUTORS_GONE:g} s after the job: {describe(left)}"
+                f"executors still running {EXECUTORS_GONE:g} s after the job: {describe(still)}"
             )
 
     # -- clean-up, and nothing left -------------------------------------------------------------
@@ -727,6 +750,18 @@ class ChaosRun:
                 host, port = address.rsplit(":", 1)
                 with contextlib.suppress(OSError), socket.create_connection((host, int(port)), 1):
                     self.fail(f"something still listens on {address}, a master's or an agent's")
+
+
+def agent_endpoint(pid: int) -> str | None:
+    """The MESOS_AGENT_ENDPOINT an executor was started with: which agent it belongs to."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for variable in environ.split(b"\0"):
+        if variable.startswith(b"MESOS_AGENT_ENDPOINT="):
+            return variable.split(b"=", 1)[1].decode()
+    return None
 
 
 def run(seed: int, directory: Path, size: str | None = None, deadline: float = DEADLINE) -> Outcome:

@@ -33,6 +33,7 @@ from tools import ROOT
 
 JOB_TIMEOUT = 60.0  # seconds for a small job; only a broken test waits this long
 GATES_VARIABLE = "STEP3_TEST_GATES"
+CRASH_VARIABLE = "STEP3_TEST_CRASH_WEEK"
 GATE_POLL = 0.01
 
 
@@ -62,14 +63,59 @@ class GatedExecutor(executor.JobExecutor):
         self.shutting_down = True
 
 
+class CrashingExecutor(executor.JobExecutor):
+    """Step 3's executor, whose process dies (exit status 1) when it counts one given week."""
+
+    def __init__(self, week: int) -> None:
+        super().__init__()
+        self.week = week
+
+    def day_done(self, driver, task_id: str, running: executor.Running, days: int) -> None:
+        if running.week == self.week:
+            print(f"crashing on week {self.week}, on purpose", file=sys.stderr, flush=True)
+            os._exit(1)
+        super().day_done(driver, task_id, running, days)
+
+
 def main(argv: list[str]) -> int:
     """`python -m tests.integration.step3_support -m step3_failover.executor`."""
     if argv != ["-m", "step3_failover.executor"]:
         print(f"step3_support: unexpected executor arguments {argv!r}", file=sys.stderr)
         return 2
-    gates = Path(os.environ[GATES_VARIABLE])
-    executor.JobExecutor = lambda: GatedExecutor(gates)  # what executor.main() builds
+    if CRASH_VARIABLE in os.environ:
+        week = int(os.environ[CRASH_VARIABLE])
+        executor.JobExecutor = lambda: CrashingExecutor(week)  # what executor.main() builds
+    else:
+        gates = Path(os.environ[GATES_VARIABLE])
+        executor.JobExecutor = lambda: GatedExecutor(gates)
     return executor.main()
+
+
+def interpreter(path: Path, variables: dict[str, str], command: str) -> str:
+    """A shell script to pass as `--executor-python`: sets ``variables``, then runs
+    ``command`` with the executor's arguments."""
+    lines = ["#!/bin/sh"]
+    for name, value in variables.items():
+        lines += [f"{name}={shlex.quote(value)}", f"export {name}"]
+    path.write_text("\n".join([*lines, f'exec {command} "$@"', ""]))
+    path.chmod(0o755)
+    return str(path)
+
+
+def crashing_python(directory: Path, week: int) -> str:
+    """An interpreter whose executors die when they count ``week``."""
+    command = f"{shlex.quote(sys.executable)} -m tests.integration.step3_support"
+    return interpreter(directory / "crashing-python", {CRASH_VARIABLE: str(week)}, command)
+
+
+def failing_python(directory: Path) -> str:
+    """An interpreter that cannot start the executor: it says why on stderr and exits 1."""
+    script = directory / "failing-python"
+    script.write_text(
+        '#!/bin/sh\necho "failing-python: cannot run $*: no such module, on purpose" >&2\nexit 1\n'
+    )
+    script.chmod(0o755)
+    return str(script)
 
 
 # -- in the test's process ----------------------------------------------------------------------

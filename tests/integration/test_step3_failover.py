@@ -31,6 +31,8 @@ from tests.integration.step3_support import (
     Gates,
     Scheduler,
     Schedulers,
+    crashing_python,
+    failing_python,
     schedulers_fixture,
     wait_for,
     zookeeper_fixture,
@@ -233,7 +235,8 @@ def test_an_agent_lost_while_no_scheduler_runs_is_found_by_reconciliation(
     b.wait_log(r"reconciling 4 tasks")
     # Only reconciliation can tell B that those tasks are gone.
     for chunk in lost:
-        b.wait_log(rf"chunk-{chunk}-attempt-1: TASK_\w+: .*; launching chunk {chunk} again$")
+        again_in = rf"launching chunk {chunk} again in [\d.]+ s$"
+        b.wait_log(rf"chunk-{chunk}-attempt-1: TASK_\w+: .*; {again_in}")
     again = [f"chunk-{chunk}-attempt-2" for chunk in lost]
     wait_for(lambda: all_running(cluster, again), "the lost chunks to run again")
     gates.open_all()
@@ -329,8 +332,9 @@ def test_a_killed_executor_and_a_lost_agent_cost_attempts_but_never_the_job(
     cluster = clusters()
     tap = Wiretap(cluster, monkeypatch)
     state = tmp_path / "state"
-    # --max-attempts 1: a single *failed* attempt would end the job; losses do not count.
-    a = schedulers.start("a", *argv(cluster, state, gates, "--max-attempts", "1"))
+    # --max-attempts 2: the executor's death costs each of its chunks one failed attempt (the
+    # agent reports TASK_FAILED); the lost agent costs its chunks a loss each.
+    a = schedulers.start("a", *argv(cluster, state, gates, "--max-attempts", "2"))
     agent_of = wait_for(lambda: all_running(cluster, FIRST_ATTEMPTS), "four chunks running")
     framework_id = DirectoryStore(state).framework_id()
     assert framework_id is not None
@@ -373,6 +377,46 @@ def test_a_killed_executor_and_a_lost_agent_cost_attempts_but_never_the_job(
 
 
 # -- 4. No executor outlives the job --------------------------------------------------------------
+
+
+def test_an_executor_that_cannot_start_ends_the_job_with_its_stderr(
+    clusters: Callable[..., LocalCluster], schedulers: Schedulers, tmp_path: Path
+) -> None:
+    """Every attempt's executor exits 1 before it registers: the agent reports each task as
+    TASK_FAILED (REASON_EXECUTOR_TERMINATED). Each counts, so the job ends after
+    --max-attempts of one chunk, and says why, in the executor's own words."""
+    cluster = clusters()
+    state = tmp_path / "state"
+    python = failing_python(tmp_path)
+    a = schedulers.start("a", *argv(cluster, state, None, "--executor-python", python,
+                                    "--max-attempts", "2"))  # fmt: skip
+    assert a.wait() == 1, a.log()
+    log = a.log()
+    assert re.search(r"error: chunk \d failed 2 times; the last attempt, chunk-\d-attempt-\d+ "
+                     r"on agent \S+, ended with TASK_FAILED", log), log  # fmt: skip
+    assert "the executor ended before it ran the chunk" in log, log
+    assert "failing-python: cannot run -m step3_failover.executor: no such module" in log, log
+    # Bounded: at most --max-attempts tasks per chunk were ever launched.
+    tasks = DirectoryStore(state).tasks()
+    assert 2 <= len(tasks) <= 2 * SMALL.weeks, sorted(tasks)
+
+
+def test_an_executor_that_crashes_on_one_chunk_ends_the_job_with_its_stderr(
+    clusters: Callable[..., LocalCluster], schedulers: Schedulers, tmp_path: Path
+) -> None:
+    cluster = clusters()
+    state = tmp_path / "state"
+    python = crashing_python(tmp_path, week=2)
+    a = schedulers.start("a", *argv(cluster, state, None, "--executor-python", python,
+                                    "--max-attempts", "3"))  # fmt: skip
+    assert a.wait() == 1, a.log()
+    log = a.log()
+    # Chunk 2 crashes its executor every time; a chunk that shares the executor dies with it,
+    # and may be the one that runs out of attempts first.
+    assert re.search(r"error: chunk \d failed 3 times", log), log
+    assert "the executor died while it ran the chunk" in log, log
+    assert "crashing on week 2, on purpose" in log, log
+    assert len(DirectoryStore(state).tasks()) <= 3 * SMALL.weeks
 
 
 def test_no_executor_is_left_after_the_job(

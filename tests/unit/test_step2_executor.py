@@ -1207,3 +1207,26 @@ def test_main_prints_the_summary_and_draws_the_chart(
     assert re.fullmatch(r"4 chunks on 2 agents \(2 executors\) in \d+\.\d s", lines[0])
     assert lines[1:] == [bikeshare.summary(bikeshare.run_sequential(SMALL)), f"chart: {chart}"]
     assert chart.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "state"), [({}, "TASK_FINISHED"), ({"fail": True}, "TASK_FAILED")]
+)
+def test_a_task_has_left_running_when_its_last_update_is_sent(
+    data: dict, state: str, thread_errors: list[BaseException]
+) -> None:
+    """Once the scheduler has the last update it may act on it (a kill, a TEARDOWN that shuts
+    the executor down): by then the executor must no longer count the task as running."""
+    job = JobExecutor()
+    seen: dict[str, bool] = {}
+
+    class Watching(FakeExecutorDriver):
+        def sendStatusUpdate(self, status: dict) -> None:
+            seen[status["state"]] = status["task_id"]["value"] in job.running
+            super().sendStatusUpdate(status)
+
+    driver = Watching()
+    launch(job, driver, "chunk-1-attempt-1", **data)
+    ended(driver, job, "chunk-1-attempt-1")
+    assert seen == {"TASK_RUNNING": True, state: False}
+    assert thread_errors == []

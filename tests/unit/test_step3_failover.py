@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import step3_failover.__main__ as step3_main
+import step3_failover.scheduler as step3_scheduler
 from jobs import bikeshare
 from step3_failover import messages
 from step3_failover.checkpoint import (
@@ -39,8 +40,11 @@ from step3_failover.scheduler import (
     ACTIVE_STATES,
     DECLINE_FILTER,
     EXECUTOR_ID,
+    LAUNCH_TIMEOUT,
     RECONCILE_FIRST_RETRY,
     RECONCILE_MAX_RETRY,
+    RECONCILE_PERIOD,
+    RELAUNCH_MAX_DELAY,
     JobScheduler,
     Settings,
     executor_info,
@@ -271,6 +275,12 @@ def offer(cpus: float = 8.0, mem: float = 8192.0, agent: str = "S0") -> dict:
     }
 
 
+# An offer's `url`: where the agent serves its HTTP endpoints.
+AGENT_URL = {
+    "scheme": "http",
+    "address": {"hostname": "agent.example", "ip": "10.0.0.1", "port": 5051},
+}
+
 _uuids = iter(range(1, 1_000_000))
 
 
@@ -314,6 +324,12 @@ class Timers:
     def __call__(self, seconds: float, function: Callable[[], None]) -> None:
         self.scheduled.append((seconds, function))
 
+    def fire_last(self) -> float:
+        """Run the newest scheduled call; returns its delay."""
+        seconds, function = self.scheduled.pop()
+        function()
+        return seconds
+
     def fire(self) -> float:
         """Run the oldest scheduled call; returns its delay."""
         seconds, function = self.scheduled.pop(0)
@@ -329,6 +345,7 @@ class Job:
         self.settings = Settings(size="small", **settings)
         self.driver = FakeDriver(self.store)
         self.timers = Timers()
+        self.watchdog = Timers()  # periodic reconciliation and launch timeouts
         self.crashes: list[str] = []
         self.progress: list[int] = []
         self.scheduler = self.new_scheduler()
@@ -338,6 +355,7 @@ class Job:
             self.settings, self.store, on_progress=lambda done, total: self.progress.append(done)
         )
         scheduler.later = self.timers
+        scheduler.watchdog = self.watchdog
         scheduler.crash = self.crash
         return scheduler
 
@@ -447,6 +465,7 @@ def test_attempt_numbers_go_on_after_a_recovery_and_never_repeat(job: Job) -> No
     scheduler = job.reregister()
     job.statuses(from_master("chunk-1-attempt-2", "TASK_UNKNOWN", "REASON_RECONCILIATION"))
     job.statuses(from_master("chunk-1-attempt-4", "TASK_GONE", "REASON_RECONCILIATION"))
+    job.timers.fire_last()  # the pause before chunk 1 is launched again
     assert 1 in scheduler.pending
     # Another scheduler (still alive for a moment) took attempt 5 after we recovered.
     job.store.save_task("chunk-1-attempt-5", "S1")
@@ -531,6 +550,7 @@ def test_a_chunk_back_from_an_unreachable_agent_is_not_launched_again(job: Job) 
     assert list(scheduler.pending) == []
     # Its agent stops answering: the chunk goes back to the queue...
     job.statuses(from_master("chunk-3-attempt-1", "TASK_UNREACHABLE", "REASON_AGENT_REMOVED"))
+    job.timers.fire_last()
     assert list(scheduler.pending) == [3]
     # ...and the agent comes back before any offer, with the task finished.
     job.statuses(finished("chunk-3-attempt-1"))
@@ -562,34 +582,77 @@ LOSSES = [
     from_master("chunk-1-attempt-1", "TASK_GONE_BY_OPERATOR", "REASON_AGENT_REMOVED_BY_OPERATOR"),
     from_master("chunk-1-attempt-1", "TASK_DROPPED", "REASON_INVALID_OFFERS"),
     from_master("chunk-1-attempt-1", "TASK_UNKNOWN", "REASON_RECONCILIATION"),
-    # The executor died under the task: the agent says so.
-    {**update("chunk-1-attempt-1", "TASK_FAILED"), "source": "SOURCE_AGENT",
-     "reason": "REASON_EXECUTOR_TERMINATED", "message": "Executor terminated"},
     update("chunk-1-attempt-1", "TASK_KILLED", message="killed on request"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=lambda u: f"{u['state']}-{u.get('reason', '')}")
-def test_a_lost_task_is_launched_again_as_often_as_it_takes(tmp_path: Path, loss: dict) -> None:
-    job = Job(tmp_path / "state", max_attempts=1)
+def test_a_lost_task_is_launched_again_with_backoff_up_to_max_losses(
+    tmp_path: Path, loss: dict
+) -> None:
+    job = Job(tmp_path / "state", max_attempts=1, max_losses=5)
     scheduler = job.register()
     job.launch_everything()
     job.driver.clear()
+    job.timers.scheduled.clear()  # the reconciliation's retry
+    delays = []
     for attempt in range(1, 5):
         lost = {**loss, "task_id": {"value": f"chunk-1-attempt-{attempt}"}}
         job.statuses(lost)
+        assert scheduler.failure is None  # a loss is not a failure: --max-attempts 1 holds
+        assert list(scheduler.pending) == []  # not at once: after a pause
+        delays.append(job.timers.fire_last())
         assert list(scheduler.pending) == [1]
-        assert scheduler.failure is None
         scheduler.resourceOffers(job.driver, [offer()])
         assert job.driver.launched()[-1] == f"chunk-1-attempt-{attempt + 1}"
+    assert delays == [0.5, 1.0, 2.0, 4.0]  # each pause twice the one before
     names = [name for name in job.driver.names() if name != "acknowledge"]
     assert names[:3] == ["reviveOffers", "launchTasks", "suppressOffers"]
     assert "reconcileTasks" not in names
-    finish_all(job)
-    job.statuses(finished("chunk-1-attempt-5"))
-    assert scheduler.done
-    assert scheduler.result() == REFERENCE
+    # The fifth loss is one too many: the job gives up rather than launch it again.
+    job.statuses({**loss, "task_id": {"value": "chunk-1-attempt-5"}})
+    assert scheduler.finished.is_set()
+    assert (scheduler.failure or "").startswith(
+        f"chunk 1 was lost 5 times; the last attempt, chunk-1-attempt-5 on agent S0, ended "
+        f"with {loss['state']}: "
+    )
+    assert job.timers.scheduled == []
     assert scheduler.failures == {}
+
+
+def test_the_pause_between_attempts_stops_growing_at_its_maximum(tmp_path: Path) -> None:
+    job = Job(tmp_path / "state", max_losses=100)
+    scheduler = job.register()
+    job.launch_everything()
+    job.timers.scheduled.clear()
+    delays = []
+    for attempt in range(1, 10):
+        job.statuses(
+            from_master(f"chunk-0-attempt-{attempt}", "TASK_LOST", "REASON_AGENT_DISCONNECTED")
+        )
+        delays.append(job.timers.fire())
+        scheduler.resourceOffers(job.driver, [offer()])
+    assert delays[-3:] == [RELAUNCH_MAX_DELAY] * 3
+
+
+def test_a_chunk_done_during_its_pause_is_not_launched_again(job: Job) -> None:
+    scheduler = job.register()
+    job.launch_everything()
+    job.timers.scheduled.clear()
+    job.statuses(from_master("chunk-1-attempt-1", "TASK_UNREACHABLE", "REASON_AGENT_REMOVED"))
+    # The agent comes back, and with it the task, which finishes.
+    job.statuses(finished("chunk-1-attempt-1"))
+    job.timers.fire_last()
+    assert list(scheduler.pending) == []
+    assert scheduler.results[1] == counts(1)
+
+
+EXECUTOR_ENDED = {
+    **update("chunk-2-attempt-1", "TASK_FAILED"),
+    "source": "SOURCE_AGENT",
+    "reason": "REASON_EXECUTOR_TERMINATED",
+    "message": "Executor terminated",
+}
 
 
 @pytest.mark.parametrize(
@@ -598,14 +661,18 @@ def test_a_lost_task_is_launched_again_as_often_as_it_takes(tmp_path: Path, loss
         update("chunk-2-attempt-1", "TASK_FAILED", message="RuntimeError: chunk 2: failing"),
         from_master("chunk-2-attempt-1", "TASK_ERROR", "REASON_TASK_INVALID", message="bad"),
         finished("chunk-2-attempt-1", data={"week": 3}),  # the result of the wrong week
+        # The executor ended (it could not start, or it crashed on the chunk): the agent says so.
+        EXECUTOR_ENDED,
     ],
-    ids=["failed", "error", "unreadable"],
+    ids=["failed", "error", "unreadable", "executor-ended"],
 )
 def test_a_chunk_that_fails_is_tried_max_attempts_times(tmp_path: Path, failure: dict) -> None:
     job = Job(tmp_path / "state", max_attempts=2)
     scheduler = job.register()
     job.launch_everything()
+    job.timers.scheduled.clear()
     job.statuses(failure)
+    assert job.timers.fire_last() == 0.5
     assert list(scheduler.pending) == [2]
     scheduler.resourceOffers(job.driver, [offer()])
     job.statuses({**failure, "task_id": {"value": "chunk-2-attempt-2"}})
@@ -614,6 +681,20 @@ def test_a_chunk_that_fails_is_tried_max_attempts_times(tmp_path: Path, failure:
         "chunk 2 failed 2 times; the last attempt, chunk-2-attempt-2 on agent S0, ended with "
     )
     assert list(scheduler.pending) == []
+    assert scheduler.gave_up is not None
+    assert scheduler.gave_up.task_id == "chunk-2-attempt-2"
+    assert scheduler.gave_up.reason == failure.get("reason")
+
+
+def test_the_job_remembers_whether_the_task_that_made_it_give_up_ever_ran(tmp_path: Path) -> None:
+    job = Job(tmp_path / "state", max_attempts=1)
+    scheduler = job.register()
+    job.scheduler.resourceOffers(job.driver, [{**offer(), "url": AGENT_URL}])
+    job.statuses(update("chunk-2-attempt-1", "TASK_RUNNING"))
+    job.statuses(EXECUTOR_ENDED)
+    assert scheduler.gave_up is not None
+    assert scheduler.gave_up.started
+    assert scheduler.gave_up.agent_url == "http://agent.example:5051"
 
 
 def test_a_reconciled_finished_waits_for_its_result_from_the_agent(job: Job) -> None:
@@ -649,6 +730,7 @@ def test_a_finished_task_whose_agent_dies_before_resending_runs_again(job: Job) 
     job.timers.fire()
     # The agent died with the update: the master no longer knows the task.
     job.statuses(from_master("chunk-0-attempt-1", "TASK_UNKNOWN", "REASON_RECONCILIATION"))
+    job.timers.fire_last()
     assert list(scheduler.pending) == [3, 0]
     assert scheduler.awaiting == set()
     assert scheduler.failures == {}
@@ -806,6 +888,10 @@ class FakeCluster:
         self.stopped: list[bool] = []
         self.acknowledged: list[str] = []
         self.reconciled: list[list[str]] = []
+        self.master = master
+        self.connected = True
+        self.heartbeat_interval = 15.0
+        self.last_heard = time.monotonic()
         self.made.append(self)
 
     @property
@@ -877,7 +963,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> type[FakeCluster]:
     FakeCluster.made = []
     FakeCluster.errors = []
     FakeCluster.lost_teardowns = []
-    monkeypatch.setattr(step3_main, "MesosSchedulerDriver", FakeCluster)
+    monkeypatch.setattr(step3_main, "Driver", FakeCluster)
     return FakeCluster
 
 
@@ -1062,6 +1148,7 @@ def test_run_leaves_the_framework_running_when_the_job_fails(
         real(self, offer_id, [t for t in tasks if not t["task_id"]["value"].startswith("chunk-2-")])
 
     monkeypatch.setattr(FakeCluster, "launchTasks", failing)
+    monkeypatch.setattr(step3_scheduler, "RELAUNCH_FIRST_DELAY", 0.001)
     with pytest.raises(step3_main.JobError, match=r"^chunk 2 failed 3 times;"):
         step3_main.run("m:5050", small(), store, progress=False)
     (driver,) = cluster.made
@@ -1139,7 +1226,7 @@ def test_the_command_line_builds_the_settings() -> None:
     args, settings = step3_main.parse_args(
         ["--master", "zk://127.0.0.1:2181/mesos", "--state", "zk://127.0.0.1:2181/bikeshare",
          "--size", "tiny", "--failover-timeout", "60", "--session-timeout", "2",
-         "--crash-after", "10", "--max-attempts", "1", "--fail-chunk", "3",
+         "--crash-after", "10", "--max-attempts", "1", "--max-losses", "4", "--fail-chunk", "3",
          "--no-progress-messages", "--executor-python", "python3",
          "--executor-pythonpath", "/taller"]
     )  # fmt: skip
@@ -1147,6 +1234,7 @@ def test_the_command_line_builds_the_settings() -> None:
     assert settings == Settings(
         size="tiny",
         max_attempts=1,
+        max_losses=4,
         executor_python="python3",
         executor_pythonpath="/taller",
         fail_chunk=3,
@@ -1174,6 +1262,7 @@ def test_the_command_line_defaults() -> None:
         (["--crash-after", "0"], "--crash-after"),
         (["--crash-after", "5", "--size", "small"], "--crash-after"),
         (["--max-attempts", "0"], "--max-attempts"),
+        (["--max-losses", "0"], "--max-losses"),
         (["--fail-chunk", "4", "--size", "small"], "--fail-chunk"),
         (["--task-cpus", "0"], "--task-cpus"),
     ],
@@ -1229,3 +1318,86 @@ def test_main_says_how_to_resume_after_a_failure(
         "error: chunk 1 failed 3 times; ...",
         "note: the framework keeps running for up to 90 s: run the same command to resume the job",
     ]
+
+
+# -- the HA framework guide's other points --------------------------------------------------------
+
+
+def test_a_task_with_no_update_after_its_launch_is_asked_about_then_launched_again(
+    job: Job,
+) -> None:
+    scheduler = job.register()
+    job.launch_everything()
+    job.driver.clear()
+    job.statuses(update("chunk-1-attempt-1", "TASK_RUNNING"))
+    assert job.watchdog.scheduled[-1][0] == LAUNCH_TIMEOUT
+    job.watchdog.fire_last()
+    # Only the tasks that nobody has heard of since the launch.
+    assert job.driver.of("reconcileTasks") == [
+        ["chunk-0-attempt-1", "chunk-2-attempt-1", "chunk-3-attempt-1"]
+    ]
+    # The master never got chunk 0's task; the others are on their way.
+    job.statuses(from_master("chunk-0-attempt-1", "TASK_UNKNOWN", "REASON_RECONCILIATION"))
+    job.statuses(from_master("chunk-2-attempt-1", "TASK_STAGING", "REASON_RECONCILIATION"))
+    job.statuses(from_master("chunk-3-attempt-1", "TASK_STAGING", "REASON_RECONCILIATION"))
+    job.timers.fire_last()  # the pause before the relaunch
+    assert list(scheduler.pending) == [0]
+    assert sorted(scheduler.unanswered) == []
+
+
+def test_tasks_are_reconciled_periodically_less_often_each_time(job: Job) -> None:
+    scheduler = job.register()
+    job.launch_everything()
+    assert job.watchdog.scheduled[0][0] == RECONCILE_PERIOD
+    job.driver.clear()
+    assert job.watchdog.fire() == RECONCILE_PERIOD
+    assert job.driver.of("reconcileTasks")[0] == sorted(scheduler.running)
+    assert [delay for delay, _ in job.watchdog.scheduled][-1] == 2 * RECONCILE_PERIOD
+    # A new subscription starts its own round: the old one stops.
+    scheduler.reregistered(job.driver, {})
+    job.driver.clear()
+    old = [entry for entry in job.watchdog.scheduled if entry[0] == 2 * RECONCILE_PERIOD]
+    old[-1][1]()  # the launch timeout is also 60 s: the periodic one came last
+    assert job.driver.of("reconcileTasks") == []
+    assert [delay for delay, _ in job.watchdog.scheduled][-1] == RECONCILE_PERIOD
+
+
+def test_the_driver_drops_pymesoss_gpu_capability_and_checkpoints() -> None:
+    driver = step3_main.Driver(
+        JobScheduler(Settings(size="small"), None),  # type: ignore[arg-type]
+        step3_main.framework_info(600.0, None),
+        "127.0.0.1:5050",
+        use_addict=True,
+    )
+    driver.version = "1.11.0"  # what pymesos reads from the master's /version
+    assert driver.framework["capabilities"] == [{"type": "PARTITION_AWARE"}]
+    assert driver.framework["checkpoint"] is True
+
+
+class SilentMaster:
+    """What HeartbeatWatch reads of a driver, and the masters it is pointed at."""
+
+    def __init__(self) -> None:
+        self.master: str | None = "m:5050"
+        self.connected = True
+        self.heartbeat_interval = 1.0
+        self.last_heard = time.monotonic()
+        self.pointed_at: list[str | None] = []
+
+    def change_master(self, master: str | None) -> None:
+        self.pointed_at.append(master)
+
+
+def test_missed_heartbeats_drop_the_connection_and_subscribe_again() -> None:
+    driver, watch = SilentMaster(), step3_main.HeartbeatWatch()
+    driver.last_heard -= step3_main.MISSED_HEARTBEATS * 1.0 - 0.5
+    watch.check(driver)  # type: ignore[arg-type]
+    assert driver.pointed_at == []  # four and a half missed: not yet
+    driver.last_heard -= 1.0
+    watch.check(driver)  # type: ignore[arg-type]
+    assert driver.pointed_at == [None]  # away from the master: pymesos closes the connection
+    watch.check(driver)  # type: ignore[arg-type]
+    assert driver.pointed_at == [None]  # not closed yet
+    driver.master = None
+    watch.check(driver)  # type: ignore[arg-type]
+    assert driver.pointed_at == [None, "m:5050"]  # and back: pymesos subscribes again

@@ -171,9 +171,9 @@ MUTANTS = [
     Mutant(
         "result-as-a-framework-message",
         f"{E2}.run_chunk",
-        'self.send_update(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))',
+        'self.finish(driver, task_id, "TASK_FINISHED", data=messages.encode(counts))',
         'self.send_message(driver, {"type": "result", "task_id": task_id, **counts})\n'
-        '        self.send_update(driver, task_id, "TASK_FINISHED")',
+        '        self.finish(driver, task_id, "TASK_FINISHED")',
         "run-finished",
     ),
     Mutant(
@@ -189,9 +189,7 @@ MUTANTS = [
         """\
     except Exception as error:  # whatever went wrong, the scheduler hears of it
         log.warning("%s failed: %r", task_id, error)
-        self.send_update(
-            driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}"
-        )
+        self.finish(driver, task_id, "TASK_FAILED", message=f"{type(error).__name__}: {error}")
 """,
         "",
         "run-failed",
