@@ -167,8 +167,21 @@ class Checkpointer:
         """A record of the task's status update stream: {"type": "UPDATE", "update": ...} as
         the update enters the stream, {"type": "ACK", "uuid": ...} as it is acknowledged."""
         directory = self.task_dirs.get((framework_id, task_id))
-        if directory is not None:
+        if directory is None:
+            return
+        try:
             append_record(directory / "task.updates", record)
+        except OSError as error:
+            # Mesos aborts the agent here; the update still goes on (only a restart of the
+            # agent would miss it), so a full disk does not stop the task's updates.
+            log.error(
+                "%s: failed to checkpoint an update of task %s: %s", self.agent.name, task_id, error
+            )
+
+    def forget(self, framework_id: str) -> None:
+        """The framework is no longer kept (evicted from the completed frameworks)."""
+        for key in [k for k in self.task_dirs if k[0] == framework_id]:
+            del self.task_dirs[key]
 
     def http_marker(self, framework_id: str, executor_id: str, container_id: str) -> None:
         if self.checkpoints(framework_id):
@@ -187,8 +200,12 @@ class Checkpointer:
         """The run is over: a recovering agent restores it as completed."""
         if self.checkpoints(framework_id):
             path = self._run_dir(framework_id, executor_id, container_id) / "executor.sentinel"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            except OSError as error:
+                # Mesos CHECKs it; here the executor's end is still reported to the master.
+                log.error("%s: failed to write '%s': %s", self.agent.name, path, error)
 
 
 # -- reading (state::recover) -------------------------------------------------------------------

@@ -47,6 +47,7 @@ class Offer:
     framework_id: str
     agent_id: str
     resources: Resources
+    timer: Timer | None = None  # --offer_timeout's (`Master::offerTimers`)
 
 
 @dataclass
@@ -148,3 +149,18 @@ class MasterFlags:
     # MASTER_CONTENDER_ZK_SESSION_TIMEOUT is 10 s in Mesos, and not a flag; LocalCluster passes
     # less, so that a crashed leader's znode expires, and a successor is elected, sooner.
     zk_session_timeout: float = SESSION_TIMEOUT
+    # --offer_timeout: how long an offer may stay unanswered before it is rescinded and its
+    # resources go back to the allocator; None, as Mesos's default, keeps offers for ever.
+    offer_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_offer_timeout(self.offer_timeout)
+
+
+def validate_offer_timeout(offer_timeout: float | None) -> None:
+    """master.cpp `Master::initialize`, in its words."""
+    if offer_timeout is not None and not offer_timeout > 0:
+        raise ValueError(
+            f"Invalid value '{protocol.format_duration(offer_timeout)}' for --offer_timeout: "
+            "Must be greater than zero"
+        )
