@@ -110,6 +110,10 @@ def flags_json(agent: Agent) -> dict[str, str]:
         "port": str(agent.port),
         "ip": agent.ip,
         "resources": str(agent.resources),
+        "gc_delay": protocol.format_duration(agent.gc.delay),
+        "gc_disk_headroom": f"{agent.gc.disk_headroom:g}",
+        "disk_watch_interval": protocol.format_duration(agent.gc.disk_watch_interval),
+        "max_completed_executors_per_framework": str(agent.max_completed_executors_per_framework),
     }
 
 
