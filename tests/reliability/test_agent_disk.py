@@ -40,6 +40,42 @@ def subscribe(cluster: LocalCluster, opened: list[Subscription], name: str) -> S
     return subscription
 
 
+def run_executor_task(scheduler: Subscription, task_id: str, executor_id: str) -> dict:
+    """One task for an executor of the framework's own (it would never start: `sleep`)."""
+    resources = [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
+    ]
+    while (event := scheduler.next_event())["type"] != "OFFERS":
+        if event["type"] == "UPDATE":
+            scheduler.acknowledge(event["update"]["status"])
+    offer = event["offers"]["offers"][0]
+    task = {
+        "name": task_id,
+        "task_id": {"value": task_id},
+        "agent_id": offer["agent_id"],
+        "resources": resources,
+        "executor": {
+            "executor_id": {"value": executor_id},
+            "command": {"value": "sleep 30"},
+            "resources": resources,
+        },
+    }
+    accept = {
+        "offer_ids": [offer["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
+        "filters": {"refuse_seconds": 0},
+    }
+    assert scheduler.call("ACCEPT", accept=accept) == 202
+    while True:
+        event = scheduler.next_event()
+        if event["type"] == "UPDATE":
+            status = event["update"]["status"]
+            scheduler.acknowledge(status)
+            if status["task_id"]["value"] == task_id:
+                return status
+
+
 def test_an_unwritable_work_dir_fails_the_task_and_the_agent_recovers(
     tmp_path: Path, subscription_factory: list[Subscription]
 ) -> None:
@@ -63,6 +99,11 @@ def test_an_unwritable_work_dir_fails_the_task_and_the_agent_recovers(
         assert lost["message"].startswith("Failed to create executor directory '")
         assert lost["message"].endswith("': Failed to create directory: Not a directory")
         assert lost["executor_id"] == {"value": "broken"}
+        # A task for a framework's own executor: the same, and its executor's end reported.
+        lost = run_executor_task(scheduler, "custom", "its-executor")
+        assert (lost["state"], lost["reason"]) == ("TASK_LOST", "REASON_EXECUTOR_TERMINATED")
+        assert lost["executor_id"] == {"value": "its-executor"}
+        assert lost["message"].endswith("': Failed to create directory: Not a directory")
 
         # Nothing stays in STAGING, and the master has the resources back.
         def settled(state: dict) -> bool:
