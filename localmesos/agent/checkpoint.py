@@ -108,11 +108,11 @@ class Checkpointer:
     def checkpoints(self, framework_id: str) -> bool:
         return bool(self.agent.frameworks.get(framework_id, {}).get("checkpoint", False))
 
-    def _executor_dir(self, framework_id: str, executor_id: str) -> Path:
+    def executor_meta_dir(self, framework_id: str, executor_id: str) -> Path:
         return executor_dir(self.agent.work_dir, str(self.agent.id), framework_id, executor_id)
 
     def _run_dir(self, framework_id: str, executor_id: str, container_id: str) -> Path:
-        return self._executor_dir(framework_id, executor_id) / "runs" / container_id
+        return self.executor_meta_dir(framework_id, executor_id) / "runs" / container_id
 
     def agent_info(self, info: dict) -> None:
         write_json(agent_dir(self.agent.work_dir, str(self.agent.id)) / "slave.info", info)
@@ -134,7 +134,7 @@ class Checkpointer:
         """executor.info, whether the agent made it for a command task, and runs/latest."""
         if not self.checkpoints(framework_id):
             return
-        directory = self._executor_dir(framework_id, info["executor_id"]["value"])
+        directory = self.executor_meta_dir(framework_id, info["executor_id"]["value"])
         write_json(directory / "executor.info", info)
         write_text(directory / "executor_generated_for_command_task", str(int(generated)))
         (directory / "runs" / container_id).mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,10 @@ def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[s
         / "runs"
     )
     directory = runs / container_id
+    # An executor ID used again keeps its directory (`Slave::_run` unschedules it).
+    agent.gc.unschedule(runs.parent)
+    if agent.checkpointer.checkpoints(framework_id):
+        agent.gc.unschedule(agent.checkpointer.executor_meta_dir(framework_id, executor_id))
     log.info("Creating sandbox '%s'", directory)
     try:
         directory.mkdir(parents=True)

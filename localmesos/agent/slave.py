@@ -211,7 +211,7 @@ class Agent(Actor):
         self.gc.schedule(done.directory, functools.partial(setattr, done, "detached", True))
         self.gc.schedule(done.directory.parent.parent)  # the executor's directory
         if self.checkpointer.checkpoints(framework_id):
-            meta = checkpoint.executor_dir(self.work_dir, str(self.id), framework_id, executor_id)
+            meta = self.checkpointer.executor_meta_dir(framework_id, executor_id)
             self.gc.schedule(meta / "runs" / done.container_id)
             self.gc.schedule(meta)
         self.settle_frameworks()
@@ -229,9 +229,7 @@ class Agent(Actor):
         live |= {key[0] for key in self.status_updates.streams}
         for framework_id in self.frameworks:
             if framework_id in live:
-                if self.completed_frameworks.pop(framework_id, 0) is None:
-                    for path in self.framework_dirs(framework_id):
-                        self.gc.unschedule(path)
+                self._uncomplete(framework_id)
             elif framework_id not in self.completed_frameworks:
                 self.completed_frameworks[framework_id] = None
                 for path in self.framework_dirs(framework_id):
@@ -244,6 +242,14 @@ class Agent(Actor):
             self.completed.pop(framework_id, None)
             self.removed_frameworks.discard(framework_id)
             self.checkpointer.forget(framework_id)
+
+    def _uncomplete(self, framework_id: str) -> None:
+        """A completed framework runs something again: its directories stay (`Slave::_run`
+        unschedules them)."""
+        if framework_id in self.completed_frameworks:
+            del self.completed_frameworks[framework_id]
+            for path in self.framework_dirs(framework_id):
+                self.gc.unschedule(path)
 
     @property
     def pid(self) -> str:
@@ -557,10 +563,7 @@ class Agent(Actor):
             log.warning("%s: ignoring a task launch during recovery", self.name)
             return
         self.frameworks[framework_id] = framework_info
-        if self.completed_frameworks.pop(framework_id, 0) is None:
-            # A completed framework comes back, with its completed executors (`Slave::run`).
-            for path in self.framework_dirs(framework_id):
-                self.gc.unschedule(path)
+        self._uncomplete(framework_id)  # with its completed executors (`Slave::run`)
         try:
             self.checkpointer.framework(framework_id)
             if "executor" in task:
