@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import signal
 import sys
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from localmesos.agent import gc
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
 from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.link import SECRET_VARIABLE, shared_secret
@@ -27,6 +29,34 @@ def duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def positive_duration(flag: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = duration(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"Invalid value '{text}' for {flag}: Must be greater than zero"
+            )
+        return value
+
+    return parse
+
+
+# master.cpp's words for a --offer_timeout of 0.
+offer_timeout = positive_duration("--offer_timeout")
+
+
+def headroom(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # slave.cpp `Slave::initialize`
+        raise argparse.ArgumentTypeError(
+            f"Invalid value '{text}' for --gc_disk_headroom. Must be between 0.0 and 1.0"
+        )
+    return value
 
 
 def resources(text: str) -> Resources:
@@ -110,6 +140,37 @@ def add_master_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="require HTTP basic authentication from frameworks (Mesos format)",
     )
+    p.add_argument(
+        "--offer-timeout",
+        type=offer_timeout,
+        default=None,
+        help="rescind offers left unanswered this long, so that a framework that stops "
+        "answering cannot hold the cluster (default: never, as Mesos; set it when several "
+        "frameworks share the cluster)",
+    )
+
+
+def add_agent_options(p: argparse.ArgumentParser) -> None:
+    """The agents' garbage collection of sandboxes (Mesos's flags of the same names)."""
+    p.add_argument(
+        "--gc-delay",
+        type=duration,
+        default=gc.GC_DELAY,
+        help="remove a finished executor's sandbox this long after it ended (default 1weeks)",
+    )
+    p.add_argument(
+        "--gc-disk-headroom",
+        type=headroom,
+        default=gc.GC_DISK_HEADROOM,
+        help="free disk share to keep: sandboxes go sooner as the disk fills; "
+        "gc_delay * max(0, 1 - headroom - usage) is the oldest kept (default 0.1)",
+    )
+    p.add_argument(
+        "--disk-watch-interval",
+        type=positive_duration("--disk_watch_interval"),
+        default=gc.DISK_WATCH_INTERVAL,
+        help="how often the agents measure the disk (default 1mins)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -159,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
         help="where sandboxes go (default: a temporary directory, removed on exit)",
     )
     add_master_options(p)
+    add_agent_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="log what the cluster does")
     return p
 
@@ -206,6 +268,7 @@ def process_parser(command: str) -> argparse.ArgumentParser:
             default=Resources.parse(DEFAULT_RESOURCES),
             help=f'each agent\'s resources (default "{DEFAULT_RESOURCES}")',
         )
+        add_agent_options(p)
     if command != "zookeeper":
         p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--work-dir", type=Path, help="default: a temporary directory")
@@ -245,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         agent_timeout=args.agent_timeout,
         agent_reregister_timeout=args.agent_reregister_timeout,
         credentials=credentials,
+        offer_timeout=args.offer_timeout,
+        gc_delay=args.gc_delay,
+        gc_disk_headroom=args.gc_disk_headroom,
+        disk_watch_interval=args.disk_watch_interval,
     )
 
     def ready() -> str:
@@ -300,6 +367,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
             credentials=credentials,
             zk_session_timeout=args.zk_session_timeout,
             link_secret=link_secret,
+            offer_timeout=args.offer_timeout,
         )
 
         def ready() -> str:
@@ -315,6 +383,9 @@ def run_process(command: str, args: argparse.Namespace) -> int:
         resources=args.resources,
         work_dir=args.work_dir,
         link_secret=link_secret,
+        gc_delay=args.gc_delay,
+        gc_disk_headroom=args.gc_disk_headroom,
+        disk_watch_interval=args.disk_watch_interval,
     )
 
     def agents_ready() -> str:

@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent
+from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent, gc
 from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
 from localmesos.link import HttpLink, LocalLink, Partition, master_link_url, new_secret
 from localmesos.master import Master, MasterFlags, readonly
-from localmesos.master.models import AGENT_REREGISTER_TIMEOUT
+from localmesos.master.models import AGENT_REREGISTER_TIMEOUT, validate_offer_timeout
 from localmesos.processes import Launcher
 from localmesos.resources import Resources
 from localmesos.zookeeper import ZooKeeper
@@ -79,6 +79,11 @@ class LocalCluster:
         join: str | None = None,
         links: str = "local",
         link_secret: str | None = None,
+        offer_timeout: float | None = None,
+        gc_delay: float = gc.GC_DELAY,
+        gc_disk_headroom: float = gc.GC_DISK_HEADROOM,
+        disk_watch_interval: float = gc.DISK_WATCH_INTERVAL,
+        disk_usage: gc.DiskUsage = gc.disk_usage,
     ) -> None:
         """``join``: the masters live elsewhere, found at this "zk://..." URL (or this one
         "ip:port"); the cluster then starts no ZooKeeper, and its own masters (if any) join
@@ -94,7 +99,13 @@ class LocalCluster:
         agent whose process exited may take to come back if it still answers pings;
         ``executor_reregistration_timeout`` (5 s; Mesos: 2 s, at most 15 s), how long a
         restarted agent waits for its executors to subscribe again, long enough for
-        pymesos's executor, which tries again about 2 s after it loses its agent."""
+        pymesos's executor, which tries again about 2 s after it loses its agent.
+
+        Mesos's flags, with Mesos's defaults: ``offer_timeout`` (--offer_timeout; None: offers
+        never expire; set it when several frameworks share the cluster, so that one that
+        stops answering cannot hold every offer), ``gc_delay``, ``gc_disk_headroom`` and
+        ``disk_watch_interval`` (the agents' sandbox garbage collection, agent/gc.py);
+        ``disk_usage`` measures how full the work directory's disk is (tests fake it)."""
         if agents < 0:
             raise ValueError(f"agents must be 0 or more, not {agents}")
         if masters < (0 if join else 1):
@@ -109,6 +120,14 @@ class LocalCluster:
         ):
             if not value > 0:
                 raise ValueError(f"{name} must be more than 0 seconds, not {value!r}")
+        validate_offer_timeout(offer_timeout)
+        gc.validate(gc_delay, gc_disk_headroom, disk_watch_interval)
+        self._gc_options: dict[str, Any] = {
+            "gc_delay": gc_delay,
+            "gc_disk_headroom": gc_disk_headroom,
+            "disk_watch_interval": disk_watch_interval,
+            "disk_usage": disk_usage,
+        }
         self._agent_count = agents
         self._master_count = masters
         self._join = join
@@ -137,6 +156,7 @@ class LocalCluster:
             work_dir=str(self.work_dir),
             zk_session_timeout=zk_session_timeout,
             link_secret=self.link_secret,
+            offer_timeout=offer_timeout,
         )
         self._zookeeper: ZooKeeper | None = None
         self._masters: list[Master] = []
@@ -355,6 +375,7 @@ class LocalCluster:
             registration_retry_max=REGISTRATION_RETRY_MAX,
             agent_id=agent_id,
             link_secret=self.link_secret,
+            **self._gc_options,
             **options,
         )
         if replaces is None:

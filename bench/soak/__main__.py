@@ -9,7 +9,7 @@ import traceback
 from bench.__main__ import machine
 
 # One module per area of the reliability suite; each has `run() -> list[Figure]`.
-MODULES: list[str] = ["http", "input"]
+MODULES: list[str] = ["http", "input", "agent"]
 
 
 def main() -> int:

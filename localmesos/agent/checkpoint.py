@@ -108,11 +108,11 @@ class Checkpointer:
     def checkpoints(self, framework_id: str) -> bool:
         return bool(self.agent.frameworks.get(framework_id, {}).get("checkpoint", False))
 
-    def _executor_dir(self, framework_id: str, executor_id: str) -> Path:
+    def executor_meta_dir(self, framework_id: str, executor_id: str) -> Path:
         return executor_dir(self.agent.work_dir, str(self.agent.id), framework_id, executor_id)
 
     def _run_dir(self, framework_id: str, executor_id: str, container_id: str) -> Path:
-        return self._executor_dir(framework_id, executor_id) / "runs" / container_id
+        return self.executor_meta_dir(framework_id, executor_id) / "runs" / container_id
 
     def agent_info(self, info: dict) -> None:
         write_json(agent_dir(self.agent.work_dir, str(self.agent.id)) / "slave.info", info)
@@ -134,7 +134,7 @@ class Checkpointer:
         """executor.info, whether the agent made it for a command task, and runs/latest."""
         if not self.checkpoints(framework_id):
             return
-        directory = self._executor_dir(framework_id, info["executor_id"]["value"])
+        directory = self.executor_meta_dir(framework_id, info["executor_id"]["value"])
         write_json(directory / "executor.info", info)
         write_text(directory / "executor_generated_for_command_task", str(int(generated)))
         (directory / "runs" / container_id).mkdir(parents=True, exist_ok=True)
@@ -167,8 +167,21 @@ class Checkpointer:
         """A record of the task's status update stream: {"type": "UPDATE", "update": ...} as
         the update enters the stream, {"type": "ACK", "uuid": ...} as it is acknowledged."""
         directory = self.task_dirs.get((framework_id, task_id))
-        if directory is not None:
+        if directory is None:
+            return
+        try:
             append_record(directory / "task.updates", record)
+        except OSError as error:
+            # Mesos aborts the agent here; the update still goes on (only a restart of the
+            # agent would miss it), so a full disk does not stop the task's updates.
+            log.error(
+                "%s: failed to checkpoint an update of task %s: %s", self.agent.name, task_id, error
+            )
+
+    def forget(self, framework_id: str) -> None:
+        """The framework is no longer kept (evicted from the completed frameworks)."""
+        for key in [k for k in self.task_dirs if k[0] == framework_id]:
+            del self.task_dirs[key]
 
     def http_marker(self, framework_id: str, executor_id: str, container_id: str) -> None:
         if self.checkpoints(framework_id):
@@ -187,8 +200,12 @@ class Checkpointer:
         """The run is over: a recovering agent restores it as completed."""
         if self.checkpoints(framework_id):
             path = self._run_dir(framework_id, executor_id, container_id) / "executor.sentinel"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            except OSError as error:
+                # Mesos CHECKs it; here the executor's end is still reported to the master.
+                log.error("%s: failed to write '%s': %s", self.agent.name, path, error)
 
 
 # -- reading (state::recover) -------------------------------------------------------------------

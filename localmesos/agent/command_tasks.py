@@ -48,6 +48,7 @@ class Run:
     # fetch's outcome is then ignored.
     abandoned: str | None = None
     executor_terminated: bool = False
+    detached: bool = False  # its sandbox garbage-collected, and gone from /files
     executor: cmd.CommandExecutor = field(init=False, repr=False)
 
     @property
@@ -173,7 +174,7 @@ def exited(agent: Agent, run: Run, status: int) -> None:
 def _done(agent: Agent, run: Run) -> None:
     monitor.count(agent, "slave/executors_terminated")
     agent.runs.pop((run.framework_id, run.task_id), None)
-    agent.completed_runs.append(run)
+    agent.complete(run.framework_id, run)
     agent.checkpointer.sentinel(run.framework_id, run.task_id, run.container_id)
     agent.master.send("executor_exited", agent.id, run.framework_id, run.task_id, 0)
 

@@ -30,9 +30,15 @@ log = logging.getLogger("localmesos.agent")
 SHUTDOWN_GRACE = 5.0
 
 
+class SandboxError(Exception):
+    """The sandbox could not be made; the message is Mesos's (slave/paths.cpp
+    `createExecutorDirectory`, `createSandboxDirectory`, stout's `os::mkdir`)."""
+
+
 def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
     """A new container ID and its sandbox, in the Mesos layout (slave/paths.cpp
-    `createExecutorDirectory`)."""
+    `createExecutorDirectory`); SandboxError when the disk refuses it (full, read-only, a
+    file in the way)."""
     container_id = str(uuid.uuid4())
     runs = (
         agent.work_dir
@@ -45,8 +51,24 @@ def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[s
         / "runs"
     )
     directory = runs / container_id
-    directory.mkdir(parents=True)
-    relink(runs / "latest", container_id)
+    # An executor ID used again keeps its directory (`Slave::_run` unschedules it).
+    agent.gc.unschedule(runs.parent)
+    if agent.checkpointer.checkpoints(framework_id):
+        agent.gc.unschedule(agent.checkpointer.executor_meta_dir(framework_id, executor_id))
+    log.info("Creating sandbox '%s'", directory)
+    try:
+        directory.mkdir(parents=True)
+    except OSError as error:
+        raise SandboxError(
+            f"Failed to create executor directory '{directory}': "
+            f"Failed to create directory: {error.strerror}"
+        ) from error
+    try:
+        relink(runs / "latest", container_id)
+    except OSError as error:
+        raise SandboxError(
+            f"Failed to symlink '{directory}' to '{runs / 'latest'}': {error.strerror}"
+        ) from error
     return container_id, directory
 
 

@@ -73,6 +73,7 @@ class Executor:
     termination_state: str = "TASK_FAILED"
     # Recovered from the checkpoint after an agent restart, and not subscribed again yet.
     recovered: bool = False
+    detached: bool = False  # its sandbox garbage-collected, and gone from /files
 
     @property
     def id(self) -> str:
@@ -118,9 +119,10 @@ def run_task(agent: Agent, framework_id: str, task: dict) -> None:
             message="Executor terminating",
         )
         return
+    # Checkpointed first: a disk that refuses it leaves nothing half-registered behind.
+    agent.checkpointer.task(framework_id, executor.id, executor.container_id, task)
     executor.tasks[task_id] = task
     executor.task_states[task_id] = "TASK_STAGING"
-    agent.checkpointer.task(framework_id, executor.id, executor.container_id, task)
     if executor.state == "RUNNING" and executor.stream is not None:
         executor.stream.send({"type": "LAUNCH", "launch": {"task": task}})
     else:
@@ -139,8 +141,8 @@ def launch(agent: Agent, framework_id: str, info: dict) -> Executor:
         directory,
         Resources.from_json(info.get("resources", [])),
     )
-    agent.executors[(framework_id, executor.id)] = executor
     agent.checkpointer.executor(framework_id, info, container_id)
+    agent.executors[(framework_id, executor.id)] = executor
     refused = refuse_container(info.get("container"))
     if refused is not None:
         # Its tasks fail once they are queued on it (the caller queues them next).
@@ -278,7 +280,7 @@ def exited(agent: Agent, executor: Executor, status: int) -> None:
             agent, executor, task_id, executor.termination_state, reason=reason, message=message
         )
     agent.executors.pop((executor.framework_id, executor.id), None)
-    agent.completed_executors.append(executor)
+    agent.complete(executor.framework_id, executor)
     agent.checkpointer.sentinel(executor.framework_id, executor.id, executor.container_id)
     log.info(
         "executor %s of framework %s exited: %s",

@@ -27,12 +27,17 @@ READ_CAP = 16 * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 65536
 
 def attached_paths(agent: Agent) -> dict[str, Path]:
     """The sandbox paths the agent serves: each run's real directory, and the virtual path
-    `/frameworks/F/executors/E/runs/latest` of each executor's latest run."""
+    `/frameworks/F/executors/E/runs/latest` of each executor's latest run; not those the
+    garbage collector removed (`Slave::detachFile`)."""
     attached: dict[str, Path] = {}
-    sandboxes = [(r.framework_id, r.task_id, r.directory) for r in agent.completed_runs]
-    sandboxes += [(r.framework_id, r.task_id, r.directory) for r in agent.runs.values()]
+    sandboxes = [
+        (r.framework_id, r.task_id, r.directory)
+        for r in [*agent.completed_runs, *agent.runs.values()]
+        if not r.detached
+    ]
     for executor in [*agent.completed_executors, *agent.executors.values()]:
-        sandboxes.append((executor.framework_id, executor.id, executor.directory))
+        if not executor.detached:
+            sandboxes.append((executor.framework_id, executor.id, executor.directory))
     for framework_id, executor_id, directory in sandboxes:
         attached[str(directory)] = directory
         attached[str(directory.parent / "latest")] = directory

@@ -184,6 +184,11 @@ def metrics_snapshot(agent: Agent) -> dict[str, float]:
         snapshot[f"slave/executors_{state}"] = float(executor_states.count(state.upper()))
     for name in COUNTERS:
         snapshot[name] = float(agent.counters.get(name, 0))
+    # src/slave/gc.cpp's metrics, and the age the disk affords (`Slave::_checkDiskUsage`).
+    for name in ("gc/path_removals_succeeded", "gc/path_removals_failed"):
+        snapshot[name] = float(agent.counters.get(name, 0))
+    snapshot["gc/path_removals_pending"] = float(len(agent.gc.paths))
+    snapshot["slave/executor_directory_max_allowed_age_secs"] = agent.gc.max_allowed_age
     for name in ("cpus", "gpus", "mem", "disk"):
         total = agent.resources.scalar(name)
         snapshot[f"slave/{name}_total"] = total

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 RECORDIO = "application/recordio"
-# slave/constants.hpp MAX_COMPLETED_FRAMEWORKS.
-MAX_COMPLETED_FRAMEWORKS = 50
 
 
 def api_endpoint(agent: Agent, request: Request) -> Response:
@@ -101,11 +99,9 @@ def framework_ids(agent: Agent) -> tuple[list[str], list[str]]:
     completes once it has no executor left and every update of its tasks is acknowledged
     (`Slave::removeExecutor`, `Slave::removeFramework`). A new task brings it back. The 50
     most recent completed ones are kept (MAX_COMPLETED_FRAMEWORKS)."""
-    live = {key[0] for key in agent.runs} | {key[0] for key in agent.executors}
-    live |= {key[0] for key in agent.status_updates.streams}
-    running = [f for f in agent.frameworks if f in live]
-    completed = [f for f in agent.frameworks if f not in live]
-    return running, completed[-MAX_COMPLETED_FRAMEWORKS:]
+    agent.settle_frameworks()
+    running = [f for f in agent.frameworks if f not in agent.completed_frameworks]
+    return running, list(agent.completed_frameworks)
 
 
 def flags_json(agent: Agent) -> dict[str, str]:
@@ -114,6 +110,10 @@ def flags_json(agent: Agent) -> dict[str, str]:
         "port": str(agent.port),
         "ip": agent.ip,
         "resources": str(agent.resources),
+        "gc_delay": protocol.format_duration(agent.gc.delay),
+        "gc_disk_headroom": f"{agent.gc.disk_headroom:g}",
+        "disk_watch_interval": protocol.format_duration(agent.gc.disk_watch_interval),
+        "max_completed_executors_per_framework": str(agent.max_completed_executors_per_framework),
     }
 
 

@@ -126,7 +126,7 @@ def _recover_executor(agent: Agent, framework_id: str, recovered: ExecutorState)
             executor.tasks[task.id] = task.info
     if run.completed:
         executor.state = "TERMINATED"
-        agent.completed_executors.append(executor)
+        agent.complete(framework_id, executor)
         return
     agent.executors[(framework_id, executor.id)] = executor
     process = None
@@ -153,7 +153,7 @@ def _recover_command(agent: Agent, framework_id: str, recovered: ExecutorState) 
     run = command_tasks.new_run(agent, framework_id, task.info, run_state.container_id, directory)
     run.state = _replay(agent, framework_id, task.id, task.records)
     if run_state.completed or is_terminal(run.state):
-        agent.completed_runs.append(run)
+        agent.complete(framework_id, run)
         return
     agent.runs[(framework_id, run.task_id)] = run
     process = None
@@ -237,6 +237,7 @@ def finish(agent: Agent) -> None:
     agent.reconnect = True
     agent.checkpointer.boot_id()
     log.info("%s: finished recovery", agent.name)
+    agent.settle_frameworks()
     agent.start_registration()
 
 

@@ -38,10 +38,10 @@ from typing import Any
 
 from localmesos import protocol
 from localmesos.actors import Actor, Timer
-from localmesos.agent import command_tasks, executors, monitor, recovery
+from localmesos.agent import checkpoint, command_tasks, executors, gc, monitor, recovery
 from localmesos.agent.checkpoint import Checkpointer
 from localmesos.agent.command_tasks import Run
-from localmesos.agent.containerizer import relink
+from localmesos.agent.containerizer import SandboxError, relink
 from localmesos.agent.executors import EXECUTOR_REGISTRATION_TIMEOUT, Executor
 from localmesos.agent.http import route
 from localmesos.agent.status_updates import STATUS_UPDATE_RETRY, StatusUpdateManager
@@ -60,6 +60,10 @@ log = logging.getLogger("localmesos.agent")
 # (slave.cpp `Slave::detected`, `doReliableRegistration`; slave/constants.hpp).
 REGISTRATION_BACKOFF_FACTOR = 1.0
 REGISTER_RETRY_INTERVAL_MAX = 60.0
+# slave/constants.hpp MAX_COMPLETED_FRAMEWORKS, and DEFAULT_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK
+# (--max_completed_executors_per_framework).
+MAX_COMPLETED_FRAMEWORKS = 50
+MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK = 150
 
 
 class _NoMaster:
@@ -98,14 +102,34 @@ class Agent(Actor):
         executor_reregistration_timeout: float = recovery.EXECUTOR_REREGISTRATION_TIMEOUT,
         fetcher_cache_dir: Path | None = None,
         link_secret: str | None = None,
+        gc_delay: float = gc.GC_DELAY,
+        gc_disk_headroom: float = gc.GC_DISK_HEADROOM,
+        disk_watch_interval: float = gc.DISK_WATCH_INTERVAL,
+        disk_usage: gc.DiskUsage = gc.disk_usage,
+        max_completed_executors_per_framework: int = MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK,
     ) -> None:
         """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``.
         ``link_secret``: what its cluster's masters send to its /link (link.py); an agent
-        alone makes its own."""
+        alone makes its own. ``gc_delay``, ``gc_disk_headroom``, ``disk_watch_interval``:
+        Mesos's flags of those names (gc.py); ``disk_usage`` measures how full the work
+        directory's disk is."""
         super().__init__(name)
         self.link_secret = link_secret or new_secret()
         if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
             raise ValueError("an agent needs either master_link, or zk and link_to_master")
+        if max_completed_executors_per_framework < 0:
+            raise ValueError(
+                "--max_completed_executors_per_framework must not be negative, "
+                f"not {max_completed_executors_per_framework}"
+            )
+        self.gc = gc.GarbageCollector(
+            self,
+            delay=gc_delay,
+            disk_headroom=gc_disk_headroom,
+            disk_watch_interval=disk_watch_interval,
+            usage=disk_usage,
+        )
+        self.max_completed_executors_per_framework = max_completed_executors_per_framework
         self._fixed_master = master_link
         self.master: Any = NO_MASTER
         self.zk = zk
@@ -145,11 +169,17 @@ class Agent(Actor):
         # that starts; agents here share a work directory, so each has its own cache in it.
         self.fetcher = Fetcher(fetcher_cache_dir or work_dir / "fetch" / f"{ip}-{self.port}")
         self.start_time = time.time()
-        self.frameworks: dict[str, dict] = {}  # framework ID -> FrameworkInfo
+        # Framework ID -> FrameworkInfo, of the frameworks running something here and of the
+        # completed ones still kept (`Slave::frameworks`, `completedFrameworks`).
+        self.frameworks: dict[str, dict] = {}
+        # The completed frameworks' IDs, the oldest completion first (a BoundedHashMap of
+        # MAX_COMPLETED_FRAMEWORKS in Mesos: the oldest is forgotten).
+        self.completed_frameworks: dict[str, None] = {}
         self.runs: dict[tuple[str, str], Run] = {}  # (framework ID, executor ID)
-        self.completed_runs: deque[Run] = deque(maxlen=150)
         self.executors: dict[tuple[str, str], Executor] = {}  # (framework ID, executor ID)
-        self.completed_executors: deque[Executor] = deque(maxlen=150)
+        # Each framework's completed executors, command executors included, the newest
+        # --max_completed_executors_per_framework of them (`Framework::completedExecutors`).
+        self.completed: dict[str, deque[Run | Executor]] = {}
         self.status_updates = StatusUpdateManager(
             self, self._send_status_update, status_update_retry, self.checkpointer.update_record
         )
@@ -163,6 +193,68 @@ class Agent(Actor):
     @property
     def port(self) -> int:
         return self.server.port
+
+    # -- completed executors and frameworks (`Framework::completedExecutors`,
+    # `Slave::removeFramework`, `completedFrameworks`) ---------------------------------------
+
+    @property
+    def completed_runs(self) -> list[Run]:
+        return [c for done in self.completed.values() for c in done if isinstance(c, Run)]
+
+    @property
+    def completed_executors(self) -> list[Executor]:
+        return [c for done in self.completed.values() for c in done if isinstance(c, Executor)]
+
+    def complete(self, framework_id: str, done: Run | Executor) -> None:
+        """An executor has ended (`Framework::removeExecutor`): kept among its framework's
+        completed executors, and its sandbox scheduled for removal."""
+        completed = self.completed.setdefault(
+            framework_id, deque(maxlen=self.max_completed_executors_per_framework)
+        )
+        completed.append(done)
+        executor_id = done.task_id if isinstance(done, Run) else done.id
+        self.gc.schedule(done.directory, functools.partial(setattr, done, "detached", True))
+        self.gc.schedule(done.directory.parent.parent)  # the executor's directory
+        if self.checkpointer.checkpoints(framework_id):
+            meta = self.checkpointer.executor_meta_dir(framework_id, executor_id)
+            self.gc.schedule(meta / "runs" / done.container_id)
+            self.gc.schedule(meta)
+        self.settle_frameworks()
+
+    def framework_dirs(self, framework_id: str) -> list[Path]:
+        work = self.work_dir / "slaves" / str(self.id) / "frameworks" / framework_id
+        return [work, checkpoint.framework_dir(self.work_dir, str(self.id), framework_id)]
+
+    def settle_frameworks(self) -> None:
+        """A framework with no executor left and every update of its tasks acknowledged is
+        completed (`Slave::removeFramework`): its directories are scheduled for removal, and
+        once more than MAX_COMPLETED_FRAMEWORKS are completed, the oldest is forgotten. A
+        framework that runs something again is no longer completed."""
+        live = {key[0] for key in self.runs} | {key[0] for key in self.executors}
+        live |= {key[0] for key in self.status_updates.streams}
+        for framework_id in self.frameworks:
+            if framework_id in live:
+                self._uncomplete(framework_id)
+            elif framework_id not in self.completed_frameworks:
+                self.completed_frameworks[framework_id] = None
+                for path in self.framework_dirs(framework_id):
+                    if path.exists():
+                        self.gc.schedule(path)
+        while len(self.completed_frameworks) > MAX_COMPLETED_FRAMEWORKS:
+            framework_id = next(iter(self.completed_frameworks))
+            del self.completed_frameworks[framework_id]
+            self.frameworks.pop(framework_id, None)
+            self.completed.pop(framework_id, None)
+            self.removed_frameworks.discard(framework_id)
+            self.checkpointer.forget(framework_id)
+
+    def _uncomplete(self, framework_id: str) -> None:
+        """A completed framework runs something again: its directories stay (`Slave::_run`
+        unschedules them)."""
+        if framework_id in self.completed_frameworks:
+            del self.completed_frameworks[framework_id]
+            for path in self.framework_dirs(framework_id):
+                self.gc.unschedule(path)
 
     @property
     def pid(self) -> str:
@@ -185,6 +277,7 @@ class Agent(Actor):
     def start(self, link_to_self: Any) -> None:
         self._self_link = link_to_self
         self.start_actor()
+        self.gc.start()
         if self.recovering:
             self.dispatch(recovery.recover, self)  # first of all, before any request
         self.server.start()
@@ -475,11 +568,43 @@ class Agent(Actor):
             log.warning("%s: ignoring a task launch during recovery", self.name)
             return
         self.frameworks[framework_id] = framework_info
-        self.checkpointer.framework(framework_id)
-        if "executor" in task:
-            executors.run_task(self, framework_id, task)
-        else:
-            command_tasks.launch(self, framework_info, task)
+        self._uncomplete(framework_id)  # with its completed executors (`Slave::run`)
+        try:
+            self.checkpointer.framework(framework_id)
+            if "executor" in task:
+                executors.run_task(self, framework_id, task)
+            else:
+                command_tasks.launch(self, framework_info, task)
+        except SandboxError as error:
+            self._executor_not_added(framework_info, task, str(error))
+        except OSError as error:
+            # Mesos CHECKs its checkpoints and aborts the agent; a task that cannot be
+            # started here is lost instead, so that a full or read-only disk wedges nothing.
+            self._executor_not_added(framework_info, task, f"Failed to checkpoint: {error}")
+
+    def _executor_not_added(self, framework_info: dict, task: dict, message: str) -> None:
+        """`Slave::__run` when `Framework::addExecutor` fails (its sandbox cannot be made):
+        the task is dropped (TASK_LOST for a framework that is not PARTITION_AWARE), and the
+        master hears that the executor exited, so that it gives its resources back."""
+        framework_id = framework_info["id"]["value"]
+        task_id = task["task_id"]["value"]
+        executor_id = task["executor"]["executor_id"]["value"] if "executor" in task else task_id
+        self.runs.pop((framework_id, task_id), None)
+        capabilities = framework_info.get("capabilities", [])
+        partition_aware = any(c.get("type") == "PARTITION_AWARE" for c in capabilities)
+        log.warning("%s: task %s of framework %s: %s", self.name, task_id, framework_id, message)
+        status = task_status(
+            task_id,
+            "TASK_DROPPED" if partition_aware else "TASK_LOST",
+            "SOURCE_AGENT",
+            agent_id=self.id,
+            executor_id=executor_id,
+            reason="REASON_EXECUTOR_TERMINATED",
+            message=message,
+            with_uuid=True,
+        )
+        self.queue_update(framework_id, status)
+        self.master.send("executor_exited", self.id, framework_id, executor_id, -1)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
         executor = executors.of_task(self, framework_id, task_id)
@@ -508,6 +633,7 @@ class Agent(Actor):
             if key[0] == framework_id:
                 executors.shutdown(self, executor)
         self.status_updates.cleanup(framework_id)
+        self.settle_frameworks()
 
     def on_update_framework(self, framework_id: str, framework_info: dict) -> None:
         """UpdateFrameworkMessage: the framework failed over, or a RECOVERED one subscribed.
@@ -537,6 +663,8 @@ class Agent(Actor):
 
     def on_acknowledge(self, framework_id: str, task_id: str, ack_uuid: str) -> None:
         self.status_updates.acknowledgement(framework_id, task_id, ack_uuid)
+        if (framework_id, task_id) not in self.status_updates.streams:
+            self.settle_frameworks()
 
     # -- kill_executor and kill_task_process (fault injection) ----------------------------------
 

@@ -697,6 +697,11 @@ class Master(Actor):
                     continue
                 offer = Offer(f"{self.id}-O{self._next_offer}", framework_id, agent_id, resources)
                 self._next_offer += 1
+                if self.flags.offer_timeout is not None:
+                    # `Master::offer`: each offer has its timer.
+                    offer.timer = self.after(
+                        self.flags.offer_timeout, self._offer_timeout, offer.id
+                    )
                 self.offers[offer.id] = offer
                 framework.offers[offer.id] = offer
                 offers.append(self.offer_json(offer, framework))
@@ -726,8 +731,21 @@ class Master(Actor):
             "executor_ids": [{"value": e} for e in executors],
         }
 
+    def _offer_timeout(self, offer_id: str) -> None:
+        """`Master::offerTimeout`: an offer still unanswered is rescinded, and its resources go
+        back without a filter (`rescindOffer`), to be offered again at the next allocation,
+        to whichever framework the allocator picks."""
+        offer = self.offers.get(offer_id)
+        if offer is None:
+            return
+        log.info("master: offer %s of framework %s timed out", offer_id, offer.framework_id)
+        self._remove_offer(offer, rescind=True)
+        self.allocator.recover(offer.framework_id, offer.agent_id, offer.resources)
+
     def _remove_offer(self, offer: Offer, rescind: bool = False) -> None:
         self.offers.pop(offer.id, None)
+        if offer.timer is not None:
+            offer.timer.cancel()  # `Master::_removeOffer`
         framework = self.frameworks.get(offer.framework_id)
         if framework is not None:
             framework.offers.pop(offer.id, None)

@@ -93,6 +93,7 @@ class Offer:
     framework_id: str
     agent_id: str
     resources: Resources
+    timer: Timer | None = None  # --offer_timeout's (`Master::offerTimers`)
 
 
 @dataclass
@@ -196,3 +197,18 @@ class MasterFlags:
     zk_session_timeout: float = SESSION_TIMEOUT
     # What every request to /link must carry (link.py); a master alone makes its own.
     link_secret: str = field(default_factory=new_secret)
+    # --offer_timeout: how long an offer may stay unanswered before it is rescinded and its
+    # resources go back to the allocator; None, as Mesos's default, keeps offers for ever.
+    offer_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_offer_timeout(self.offer_timeout)
+
+
+def validate_offer_timeout(offer_timeout: float | None) -> None:
+    """master.cpp `Master::initialize`, in its words."""
+    if offer_timeout is not None and not offer_timeout > 0:
+        raise ValueError(
+            f"Invalid value '{protocol.format_duration(offer_timeout)}' for --offer_timeout: "
+            "Must be greater than zero"
+        )

@@ -224,6 +224,8 @@ def flags_json(master: Master) -> dict:
         flags["registry"] = "in_memory"
     if master.flags.credentials is not None:
         flags["http_framework_authenticators"] = "basic"
+    if master.flags.offer_timeout is not None:  # an Option flag: absent when not set
+        flags["offer_timeout"] = protocol.format_duration(master.flags.offer_timeout)
     return flags
 
 

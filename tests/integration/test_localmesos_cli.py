@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,6 +88,34 @@ def test_agents_and_resources_flags(clis: list[Cli]) -> None:
         assert resources["mem"] == 1000.0
         assert resources["disk"] == 500.0
         assert resources["ports"] == "[32000-32009]"
+
+
+def test_offer_timeout_and_gc_flags_reach_the_master_and_the_agents(clis: list[Cli]) -> None:
+    cli = start(
+        clis,
+        "--agents",
+        "1",
+        "--offer-timeout",
+        "5secs",
+        "--gc-delay",
+        "2hrs",
+        "--gc-disk-headroom",
+        "0.25",
+        "--disk-watch-interval",
+        "30secs",
+    )
+    assert cli.state()["flags"]["offer_timeout"] == "5secs"
+    (agent,) = cli.state()["slaves"]
+    status, body = get_url(f"http://{agent['hostname']}:{agent['port']}/flags")
+    assert status == 200
+    flags = json.loads(body)["flags"]
+    assert (flags["gc_delay"], flags["gc_disk_headroom"]) == ("2hrs", "0.25")
+    assert flags["disk_watch_interval"] == "30secs"
+
+
+def get_url(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read()
 
 
 def test_offers_carry_the_resources_flag(clis: list[Cli]) -> None:
@@ -189,6 +218,11 @@ def one_message(stderr: str) -> str:
         (["--agents", "-1"], ["--agents", "-1"]),
         (["--agents", "two"], ["--agents", "'two'"]),
         (["--credentials", "/nonexistent"], ["/nonexistent"]),
+        (["--offer-timeout", "0secs"], ["Invalid value '0secs' for --offer_timeout"]),
+        (["--offer-timeout", "soon"], ["--offer-timeout", "'soon'"]),
+        (["--gc-disk-headroom", "1.5"], ["Invalid value '1.5' for --gc_disk_headroom"]),
+        (["--gc-delay", "1week"], ["--gc-delay", "'1week'"]),
+        (["--disk-watch-interval", "0ms"], ["Invalid value '0ms' for --disk_watch_interval"]),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else v,
 )
