@@ -22,6 +22,7 @@ executors of frameworks that checkpoint carry on).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import shutil
@@ -428,15 +429,29 @@ class LocalCluster:
                 f"agent {agent_id} died with its host (kill_host): a new agent replaces it "
                 "(add_agent), it does not restart"
             )
-        agent = self._start_agent(
-            old.resources,
-            old.name,
-            self._partitions.pop(id(old)),
-            self._links_to_agents.pop(id(old), None),
-            port=old.port,
-            agent_id=agent_id,
-            replaces=old,
-        )
+        partition = self._partitions.pop(id(old))
+        link = self._links_to_agents.pop(id(old), None)
+        # Between the old agent's exit and this bind, the kernel may hand the freed port to an
+        # outgoing connection of any process on the machine as its local port; it is free
+        # again once that connection closes. A Mesos agent would just fail to start; a test
+        # harness waits a little instead of failing for a neighbour's connection.
+        deadline = time.monotonic() + min(timeout, 5.0)
+        while True:
+            try:
+                agent = self._start_agent(
+                    old.resources,
+                    old.name,
+                    partition,
+                    link,
+                    port=old.port,
+                    agent_id=agent_id,
+                    replaces=old,
+                )
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         if not agent.registered.wait(timeout):
             raise TimeoutError(f"agent {agent_id} did not reregister within {timeout} s")
         return agent_id
