@@ -525,7 +525,7 @@ FAILURE_NAMES = {
     "restart": "planificador\nreiniciado",
     "agent": "agente\nperdido",
     "master": "maestro\ncaído",
-    "standby": "planificador\nde reserva",
+    "standby": "planificador\nen reserva",
 }
 # The moments of a recovery (bench.recovery.Recording.milestones), in Spanish.
 MILESTONE_NAMES = {
