@@ -35,12 +35,10 @@ class SandboxError(Exception):
     `createExecutorDirectory`, `createSandboxDirectory`, stout's `os::mkdir`)."""
 
 
-def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
-    """A new container ID and its sandbox, in the Mesos layout (slave/paths.cpp
-    `createExecutorDirectory`); SandboxError when the disk refuses it (full, read-only, a
-    file in the way)."""
-    container_id = str(uuid.uuid4())
-    runs = (
+def runs_dir(agent: Agent, framework_id: str, executor_id: str) -> Path:
+    """Where an executor's runs (one sandbox per container) live: slave/paths.cpp
+    `getExecutorPath` + `runs`."""
+    return (
         agent.work_dir
         / "slaves"
         / str(agent.id)
@@ -50,6 +48,14 @@ def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[s
         / executor_id
         / "runs"
     )
+
+
+def create_sandbox(agent: Agent, framework_id: str, executor_id: str) -> tuple[str, Path]:
+    """A new container ID and its sandbox, in the Mesos layout (slave/paths.cpp
+    `createExecutorDirectory`); SandboxError when the disk refuses it (full, read-only, a
+    file in the way)."""
+    container_id = str(uuid.uuid4())
+    runs = runs_dir(agent, framework_id, executor_id)
     directory = runs / container_id
     # An executor ID used again keeps its directory (`Slave::_run` unschedules it).
     agent.gc.unschedule(runs.parent)

@@ -316,6 +316,21 @@ def kill_task(agent: Agent, executor: Executor, task_id: str, policy: dict | Non
 # -- calls from executors (their endpoint is in http.py) ------------------------------------------
 
 
+def subscribed(agent: Agent, executor: Executor) -> dict:
+    """The executor API's SUBSCRIBED event, for a first subscription or one after recovery."""
+    return {
+        "type": "SUBSCRIBED",
+        "subscribed": {
+            # pymesos compares both IDs with its environment, key for key
+            # (pymesos executor.py `on_subscribed`).
+            "executor_info": executor.info,
+            "framework_info": agent.frameworks[executor.framework_id],
+            "agent_info": {**agent.info(), "id": {"value": agent.id}},
+            "container_id": {"value": executor.container_id},
+        },
+    }
+
+
 def subscribe(agent: Agent, executor: Executor, subscribe: dict | None = None) -> EventStream:
     """An executor's SUBSCRIBE (slave.cpp `Slave::subscribe`); ``subscribe`` is its body
     (`unacknowledged_tasks`, `unacknowledged_updates`)."""
@@ -340,19 +355,7 @@ def subscribe(agent: Agent, executor: Executor, subscribe: dict | None = None) -
         return stream
     executor.state = "RUNNING"
     agent.checkpointer.http_marker(executor.framework_id, executor.id, executor.container_id)
-    stream.send(
-        {
-            "type": "SUBSCRIBED",
-            "subscribed": {
-                # pymesos compares both IDs with its environment, key for key
-                # (pymesos executor.py `on_subscribed`).
-                "executor_info": executor.info,
-                "framework_info": agent.frameworks[executor.framework_id],
-                "agent_info": {**agent.info(), "id": {"value": agent.id}},
-                "container_id": {"value": executor.container_id},
-            },
-        }
-    )
+    stream.send(subscribed(agent, executor))
     # Only tasks that the executor has never seen: pymesos refuses a task ID twice.
     for task_id in executor.queued:
         if task_id in executor.tasks:

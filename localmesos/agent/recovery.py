@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localmesos import protocol
-from localmesos.agent import command_tasks, executors
+from localmesos.agent import command_tasks, containerizer, executors
 from localmesos.agent.checkpoint import ExecutorState, read_state
 from localmesos.protocol import is_terminal
 from localmesos.resources import Resources
@@ -195,17 +195,7 @@ def _status(status: int | None) -> int:
 
 
 def _sandbox(agent: Agent, framework_id: str, executor_id: str, container_id: str) -> Path:
-    return (
-        agent.work_dir
-        / "slaves"
-        / str(agent.id)
-        / "frameworks"
-        / framework_id
-        / "executors"
-        / executor_id
-        / "runs"
-        / container_id
-    )
+    return containerizer.runs_dir(agent, framework_id, executor_id) / container_id
 
 
 def reregister_executor_timeout(agent: Agent) -> None:
@@ -287,17 +277,7 @@ def resubscribe(agent: Agent, executor: Executor, stream: EventStream, subscribe
         # MESOS-8411: never sent a task, nothing queued: SHUTDOWN instead of SUBSCRIBED.
         executors.shutdown(agent, executor)
         return
-    stream.send(
-        {
-            "type": "SUBSCRIBED",
-            "subscribed": {
-                "executor_info": executor.info,
-                "framework_info": agent.frameworks[executor.framework_id],
-                "agent_info": {**agent.info(), "id": {"value": agent.id}},
-                "container_id": {"value": executor.container_id},
-            },
-        }
-    )
+    stream.send(executors.subscribed(agent, executor))
     for status in acknowledged:
         stream.send(
             {
