@@ -72,7 +72,6 @@ from kazoo.client import KazooClient
 
 from bench.common import Result
 from jobs import bikeshare
-from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
 from localmesos.election import parse_zk_url
 from localmesos.master import Framework, Master
@@ -740,10 +739,22 @@ def _standby(directory: Path, zookeeper: ZooKeeper | None = None) -> Recording:
         return _finish("standby", recorder, kill, started, state, cluster.agents)
 
 
+# A pymesos executor whose agent is gone tries again at once, then after 2 s ± 0.5, then 4 s ± 1
+# more (pymesos process.py `_backoff`). localmesos's 5 s lets only the first retry in; on a
+# loaded machine, where the restarted agent may not listen yet by then, the second comes at 4.5
+# to 7.5 s and the executor would be given up. 8 s (Mesos allows up to 15) covers both.
+EXECUTOR_REREGISTRATION_TIMEOUT = 8.0
+
+
 def _agent(directory: Path, failure: str = "agent") -> Recording:
     state = str(directory / "state")
     with (
-        LocalCluster(agents=3, resources=DEFAULT_RESOURCES, agent_timeout=AGENT_TIMEOUT) as cluster,
+        LocalCluster(
+            agents=3,
+            resources=DEFAULT_RESOURCES,
+            agent_timeout=AGENT_TIMEOUT,
+            executor_reregistration_timeout=EXECUTOR_REREGISTRATION_TIMEOUT,
+        ) as cluster,
         Recorder() as recorder,
         schedulers(directory, recorder) as started,
     ):

@@ -146,7 +146,10 @@ def climbs_to_the_end(progress: list[tuple[int, int]]) -> bool:
 
 def our_executors(cluster: LocalCluster, agent_id: str, framework_id: str) -> list[dict]:
     """The agent's /state entries for the framework's executors, running or completed."""
-    frameworks = agent_state(cluster, agent_id)["frameworks"]
+    # Once its last executor has ended, the agent lists the framework as completed
+    # (Slave::removeFramework), which may happen as the job ends.
+    state = agent_state(cluster, agent_id)
+    frameworks = state["frameworks"] + state["completed_frameworks"]
     framework = only([f for f in frameworks if f["id"] == framework_id])
     return framework["executors"] + framework["completed_executors"]
 
