@@ -565,7 +565,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         default=CODE_PORT,
         metavar="PORT",
         help="the port where the schedulers serve the code: fixed, so that a scheduler that "
-        "takes over names the same URL (default: %(default)s)",
+        "takes over names the same URL; 0 takes any free port, for a job with a single "
+        "scheduler (default: %(default)s)",
     )
     parser.add_argument(
         "--connect-timeout",
@@ -642,8 +643,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             "--code-host names the host of the code that the schedulers serve; "
             "with --executor-uri they serve none"
         )
-    if not 1 <= args.code_port <= 65535:
-        parser.error(f"--code-port {args.code_port}: expected a port, 1 to 65535")
+    if not 0 <= args.code_port <= 65535:
+        parser.error(f"--code-port {args.code_port}: expected a port, 0 to 65535")
     settings = Settings(
         size=args.size,
         task_cpus=args.task_cpus,

@@ -42,17 +42,28 @@ def build(directory: Path) -> Path:
     files are sorted, and their dates and owners are left out."""
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w") as tar:
-        for package in PACKAGES:
-            for path in sorted((ROOT / package).glob("*.py")):
-                info = tarfile.TarInfo(f"{package}/{path.name}")
-                info.size, info.mode = path.stat().st_size, 0o644
-                tar.addfile(info, io.BytesIO(path.read_bytes()))
+        for name in files():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = (ROOT / name).stat().st_size, 0o644
+            tar.addfile(info, io.BytesIO((ROOT / name).read_bytes()))
     archive = directory / NAME
     archive.write_bytes(gzip.compress(data.getvalue(), mtime=0))
     return archive
 
 
 # ANCHOR_END: build
+
+
+def files() -> list[str]:
+    """The packages' Python files, as paths from ROOT. A package inside another (`a.b`) also
+    needs the `__init__.py` of the one around it."""
+    found = []
+    for package in PACKAGES:
+        parts = package.split(".")
+        found += ["/".join([*parts[:depth], "__init__.py"]) for depth in range(1, len(parts))]
+        folder = ROOT.joinpath(*parts)
+        found += [path.relative_to(ROOT).as_posix() for path in sorted(folder.glob("*.py"))]
+    return found
 
 
 # ANCHOR: serve

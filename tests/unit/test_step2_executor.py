@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -1289,3 +1292,29 @@ def test_served_says_to_name_the_host_when_it_cannot_tell_it() -> None:
     args, settings = step2_main.parse_args(["--master", "no-such-host.invalid:5050"])
     with pytest.raises(step2_main.JobError, match="--code-host"), step2_main.served(args, settings):
         pass
+
+
+def test_the_archive_is_all_that_the_executor_needs_of_the_project(tmp_path: Path) -> None:
+    """The executor, imported in a sandbox from the unpacked archive alone: the project's
+    editable install is taken away, so a module that the archive lacks fails to import."""
+    sandbox = tmp_path / "sandbox"
+    with tarfile.open(archive.build(tmp_path)) as tar:
+        tar.extractall(sandbox, filter="data")
+    script = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        "import step2_executor.executor\n"
+        "ours = ('jobs', 'step1_scheduler', 'step2_executor', 'step3_failover', 'taller')\n"
+        "for name, module in sorted(sys.modules.items()):\n"
+        "    if name.split('.')[0] in ours:\n"
+        "        print(module.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=sandbox, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = [Path(line) for line in done.stdout.splitlines()]
+    assert Path(sandbox, "step2_executor", "executor.py") in loaded
+    assert Path(sandbox, "jobs", "bikeshare.py") in loaded
+    assert [path for path in loaded if not path.is_relative_to(sandbox)] == []

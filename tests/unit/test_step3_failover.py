@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
+import subprocess
+import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -1275,6 +1279,7 @@ def test_the_command_line_defaults() -> None:
         (["--executor-uri", "code.tar.gz"], "--executor-uri"),
         (["--executor-uri", "file:///c.tgz", "--code-host", "h"], "--code-host"),
         (["--code-port", "70000"], "--code-port"),
+        (["--code-port", "-1"], "--code-port"),
     ],
 )
 def test_a_bad_option_exits_2_naming_it(
@@ -1455,3 +1460,29 @@ def test_a_port_taken_by_something_else_is_an_error_naming_the_code_port() -> No
             step3_main.served(args, settings, print),
         ):
             pass
+
+
+def test_the_archive_is_all_that_the_executor_needs_of_the_project(tmp_path: Path) -> None:
+    """The executor, imported in a sandbox from the unpacked archive alone: the project's
+    editable install is taken away, so a module that the archive lacks fails to import."""
+    sandbox = tmp_path / "sandbox"
+    with tarfile.open(archive.build(tmp_path)) as tar:
+        tar.extractall(sandbox, filter="data")
+    script = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        "import step3_failover.executor\n"
+        "ours = ('jobs', 'step1_scheduler', 'step2_executor', 'step3_failover', 'taller')\n"
+        "for name, module in sorted(sys.modules.items()):\n"
+        "    if name.split('.')[0] in ours:\n"
+        "        print(module.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=sandbox, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = [Path(line) for line in done.stdout.splitlines()]
+    assert Path(sandbox, "step3_failover", "executor.py") in loaded
+    assert Path(sandbox, "jobs", "bikeshare.py") in loaded
+    assert [path for path in loaded if not path.is_relative_to(sandbox)] == []
