@@ -698,7 +698,8 @@ def served(
                     "code: choose another --code-port, the same for every scheduler of the job"
                 ) from error
             say(f"another scheduler on this machine serves the code at {settings.executor_uri}")
-            yield
+            with taking_over(code, host, args.code_port):
+                yield
             return
         try:
             yield
@@ -708,6 +709,33 @@ def served(
 
 
 # ANCHOR_END: served
+
+
+@contextlib.contextmanager
+def taking_over(code: Path, host: str, port: int) -> Iterator[None]:
+    """Once the scheduler that serves the code ends, its port is free: serve the code from
+    here, so that an executor that starts after it can still fetch it."""
+    stop = threading.Event()
+    servers = []
+
+    def try_to_serve() -> None:
+        while not stop.wait(1.0):
+            try:
+                servers.append(archive.serve(code, host, port)[1])
+                return
+            except OSError:
+                continue  # still taken
+
+    thread = threading.Thread(target=try_to_serve, name="take-over-code", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def served_elsewhere(url: str) -> bytes | None:

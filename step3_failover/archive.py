@@ -13,7 +13,7 @@ the working directory first: the fetched copy is the one that runs.
 Step 3 adds one constraint: the ExecutorInfo, URI included, must be the same for every
 scheduler of the job (see scheduler.executor_info). The archive is the same bytes for the same
 code, and the schedulers serve it on a fixed port (--code-port) under one host name, so a
-scheduler that takes over names the very same URL.
+scheduler that takes over names the very same URL (see `served` in __main__.py).
 """
 
 from __future__ import annotations

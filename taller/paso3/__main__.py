@@ -1,7 +1,7 @@
 # Generated from step3_failover/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 26edaebfe011bb8e
+# fingerprint: 70db96f51e6ce2dc
 """Run the example job on a Mesos cluster, and survive the failures along the way.
 
 python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state
@@ -687,11 +687,39 @@ def served(
                     "code: choose another --code-port, the same for every scheduler of the job"
                 ) from error
             say(f"another scheduler on this machine serves the code at {settings.executor_uri}")
-            yield
+            with taking_over(code, host, args.code_port):
+                yield
             return
         try:
             yield
         finally:
+            server.shutdown()
+            server.server_close()
+
+
+@contextlib.contextmanager
+def taking_over(code: Path, host: str, port: int) -> Iterator[None]:
+    """Once the scheduler that serves the code ends, its port is free: serve the code from
+    here, so that an executor that starts after it can still fetch it."""
+    stop = threading.Event()
+    servers = []
+
+    def try_to_serve() -> None:
+        while not stop.wait(1.0):
+            try:
+                servers.append(archive.serve(code, host, port)[1])
+                return
+            except OSError:
+                continue  # still taken
+
+    thread = threading.Thread(target=try_to_serve, name="take-over-code", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for server in servers:
             server.shutdown()
             server.server_close()
 

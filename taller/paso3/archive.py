@@ -1,7 +1,7 @@
 # Generated from step3_failover/archive.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 61607c25af79bffe
+# fingerprint: 21d6ecd3afbf3df4
 """How our executor's code reaches the agents: an archive that the Mesos fetcher downloads.
 
 An agent knows nothing of our code. The ExecutorInfo's CommandInfo lists URIs; before the
@@ -17,7 +17,7 @@ the working directory first: the fetched copy is the one that runs.
 Step 3 adds one constraint: the ExecutorInfo, URI included, must be the same for every
 scheduler of the job (see scheduler.executor_info). The archive is the same bytes for the same
 code, and the schedulers serve it on a fixed port (--code-port) under one host name, so a
-scheduler that takes over names the very same URL.
+scheduler that takes over names the very same URL (see `served` in __main__.py).
 """
 
 from __future__ import annotations

@@ -1451,6 +1451,28 @@ def test_every_scheduler_of_the_job_names_the_same_url_and_one_serves_it(tmp_pat
     assert said == [f"another scheduler on this machine serves the code at {url}"]
 
 
+def test_a_scheduler_that_found_the_code_served_serves_it_once_the_other_one_ends(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/step3-executor.tar.gz"
+    args, first = served_settings(port)
+    leader = step3_main.served(args, first, lambda text: None)
+    leader.__enter__()
+    args, second = served_settings(port)
+    with step3_main.served(args, second, lambda text: None):
+        leader.__exit__(None, None, None)  # the leader ends; its port is free again
+
+        def fetched() -> bytes | None:
+            return step3_main.served_elsewhere(url)
+
+        deadline = time.monotonic() + 30
+        while fetched() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert fetched() == archive.build(tmp_path).read_bytes()
+    assert step3_main.served_elsewhere(url) is None  # and it stops serving when it ends
+
+
 def test_a_port_taken_by_something_else_is_an_error_naming_the_code_port() -> None:
     with socket.socket() as other:
         other.bind(("", 0))
