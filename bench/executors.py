@@ -18,10 +18,15 @@ compared. The goal is the issue's: at least 5 times as many chunks per second in
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.client import Scheduler, scalar
@@ -38,12 +43,22 @@ TASK_MEM = 32.0
 GOAL_RATIO = 5.0
 
 
+@functools.cache
+def code_uri() -> str:
+    """Step 2's executor code, as the agents fetch it: a file:// archive, built once."""
+    from step2_executor import archive
+
+    directory = Path(tempfile.mkdtemp(prefix="bench-code-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return archive.build(directory).as_uri()
+
+
 def executor_task(task_id: str, offer: dict, executor_id: str) -> dict:
     """A chunk task for step 2's executor, as its scheduler builds it."""
     from step2_executor import messages
     from step2_executor.scheduler import Settings, executor_info
 
-    info = executor_info(Settings(executor_python=sys.executable, executor_pythonpath=REPOSITORY))
+    info = executor_info(Settings(executor_python=sys.executable, executor_uri=code_uri()))
     info["executor_id"] = {"value": executor_id}
     resources = [
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": TASK_CPUS}},
@@ -155,7 +170,7 @@ def run_step(step: int, size: str = SIZE, task_cpus: float | None = TASK_CPUS) -
         from step2_executor.scheduler import Settings  # type: ignore[no-redef]
 
         settings = Settings(
-            size=size, executor_python=sys.executable, executor_pythonpath=REPOSITORY, **resources
+            size=size, executor_python=sys.executable, executor_uri=code_uri(), **resources
         )
     with LocalCluster(agents=2) as cluster:
         scheduler = run(cluster.master, settings, progress=False)

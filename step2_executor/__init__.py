@@ -4,5 +4,6 @@
 
 `scheduler.py` holds the framework (offers, status updates and the messages from executors),
 `executor.py` is the program that Mesos starts once per agent to run our tasks on threads,
-`messages.py` is what travels between the two, and `__main__.py` starts and stops the framework.
+`messages.py` is what travels between the two, `archive.py` packs the executor's code for the
+agents to fetch, and `__main__.py` starts and stops the framework.
 """

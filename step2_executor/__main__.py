@@ -7,26 +7,25 @@ python -m step2_executor --master zk://127.0.0.1:2181/mesos --size small
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pymesos import MesosSchedulerDriver
 from tqdm import tqdm
 
-import jobs
 from jobs import bikeshare
-from step2_executor import messages
+from step2_executor import archive, messages
 from step2_executor.scheduler import JobScheduler, Settings
 
-# Where the agents find the `step2_executor` and `jobs` packages by default: this checkout.
-# That is right when the agents run on this machine (localmesos); the compose cluster mounts
-# the checkout at /taller.
-REPOSITORY = str(Path(jobs.__file__).resolve().parent.parent)
 MASTER = re.compile(r"^(zk://[^/\s]+/\S+|[\w.-]+:\d{1,5})$")
+URI = re.compile(r"^(https?://[^/\s]+/\S*|file:///\S+)$")
 
 
 class JobError(Exception):
@@ -166,11 +165,18 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         "%(default)s; on the compose cluster: python3)",
     )
     parser.add_argument(
-        "--executor-pythonpath",
-        default=REPOSITORY,
-        metavar="DIR",
-        help="where the agents find the 'step2_executor' and 'jobs' packages (default: this "
-        "checkout, %(default)s; on the compose cluster: /taller)",
+        "--executor-uri",
+        metavar="URI",
+        help="where the agents fetch the executor's code, an archive that "
+        "'python -m step2_executor.archive DIR' builds: http(s)://... or, if every agent can "
+        "read it, file:///PATH (default: this process serves it over HTTP)",
+    )
+    parser.add_argument(
+        "--code-host",
+        metavar="HOST",
+        help="the name or address at which the agents reach this machine, for the URL of the "
+        "code it serves (default: this machine's address on the way to the master; on the "
+        "laptop with the compose cluster: host.docker.internal)",
     )
     parser.add_argument(
         "--connect-timeout",
@@ -227,6 +233,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             )
     if args.max_attempts < 1:
         parser.error(f"--max-attempts must be 1 or more, not {args.max_attempts}")
+    if args.executor_uri is not None and not URI.match(args.executor_uri):
+        parser.error(
+            f"--executor-uri {args.executor_uri!r}: expected http://, https:// or file:///PATH"
+        )
+    if args.executor_uri is not None and args.code_host is not None:
+        parser.error(
+            "--code-host names the host of the code this process serves; "
+            "with --executor-uri it serves none"
+        )
     weeks = bikeshare.SIZES[args.size].weeks
     if args.fail_chunk is not None and not 0 <= args.fail_chunk < weeks:
         parser.error(
@@ -245,11 +260,38 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         executor_mem=args.executor_mem,
         max_attempts=args.max_attempts,
         executor_python=args.executor_python,
-        executor_pythonpath=args.executor_pythonpath,
+        executor_uri=args.executor_uri or "",
         fail_chunk=args.fail_chunk,
         progress=not args.no_progress_messages,
     )
     return args, settings
+
+
+# ANCHOR: served
+@contextlib.contextmanager
+def served(args: argparse.Namespace, settings: Settings) -> Iterator[None]:
+    """Unless --executor-uri names the code's archive, build it and serve it over HTTP while
+    the job runs, and put its URL in the settings: the agents fetch it from us."""
+    if settings.executor_uri:
+        yield
+        return
+    try:
+        host = args.code_host or archive.local_address(args.master)
+    except OSError as error:
+        raise JobError(
+            f"cannot tell our address on the way to {args.master} ({error}); "
+            "name it with --code-host"
+        ) from error
+    with tempfile.TemporaryDirectory(prefix="step2-code-") as directory:
+        settings.executor_uri, server = archive.serve(archive.build(Path(directory)), host)
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+# ANCHOR_END: served
 
 
 def plural(count: int, noun: str) -> str:
@@ -276,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     try:
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), served(args, settings):
             scheduler = run(
                 args.master,
                 settings,

@@ -62,7 +62,7 @@ class Settings:
     executor_mem: float = 64.0  # MB
     max_attempts: int = 3
     executor_python: str = "python3"  # the interpreter on the agents
-    executor_pythonpath: str = ""  # where the agents find `step2_executor` and `jobs`
+    executor_uri: str = ""  # the archive of `step2_executor` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
     progress: bool = True  # executors send a progress message after each day of a chunk
 
@@ -165,9 +165,10 @@ def executor_info(settings: Settings) -> dict:
             "shell": False,  # run the program itself, with no `sh -c` in between
             "value": settings.executor_python,
             "arguments": [settings.executor_python, "-m", "step2_executor.executor"],
-            "environment": {
-                "variables": [{"name": "PYTHONPATH", "value": settings.executor_pythonpath}]
-            },
+            # The agent's fetcher downloads the archive into the executor's sandbox, which is
+            # its working directory, and unpacks it there (see archive.py). `cache: False`: a
+            # new run may ship new code under the same URI.
+            "uris": [{"value": settings.executor_uri, "extract": True, "cache": False}],
         },
         # The executor's own share of the agent, held while it lives; each task adds its own.
         "resources": [

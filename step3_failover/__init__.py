@@ -6,5 +6,6 @@
 every chunk's result) in a directory or in ZooKeeper, and elects the one scheduler that leads;
 `scheduler.py` is step 2's framework, able to recover from that checkpoint, reconcile its tasks
 with the master and launch again what was lost; `executor.py` and `messages.py` are step 2's,
-unchanged; `__main__.py` waits for the leadership, then starts and ends the framework.
+unchanged; `archive.py` is step 2's too, served on a fixed port; `__main__.py` waits for the
+leadership, then starts and ends the framework.
 """

@@ -10,6 +10,8 @@ ZooKeeper --state, start it several times, anywhere: one instance leads, the oth
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import getpass
 import json
 import logging
@@ -17,24 +19,26 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pymesos import MesosSchedulerDriver, Scheduler
 from pymesos.detector import MasterDetector
 from tqdm import tqdm
 
-import jobs
 from jobs import bikeshare
 from step1_scheduler import sandbox
+from step3_failover import archive
 from step3_failover.checkpoint import Checkpoint, Leadership, StoreError, open_store
 from step3_failover.scheduler import EXECUTOR_ID, JobScheduler, Settings, executor_info
 
-# Where the agents find the `step3_failover` and `jobs` packages by default: this checkout.
-REPOSITORY = str(Path(jobs.__file__).resolve().parent.parent)
+# Where the schedulers serve the executor's code (see archive.py), one port for the whole job.
+CODE_PORT = 5070
+URI = re.compile(r"^(https?://[^/\s]+/\S*|file:///\S+)$")
 MASTER = re.compile(r"^(zk://[^/\s]+/\S+|[\w.-]+:\d{1,5})$")
 log = logging.getLogger("step3_failover")
 
@@ -149,7 +153,7 @@ def likely_cause(scheduler: JobScheduler) -> str:
     else:
         cause = (
             "\nthe executor ended before it ran the chunk: it may not start on the agents "
-            "(check --executor-python and --executor-pythonpath)"
+            "(check --executor-python, and that the agents can fetch --executor-uri)"
         )
     if gave_up.agent_url is None or scheduler.framework_id is None:
         return cause
@@ -541,11 +545,28 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         "%(default)s; on the compose cluster: python3)",
     )
     parser.add_argument(
-        "--executor-pythonpath",
-        default=REPOSITORY,
-        metavar="DIR",
-        help="where the agents find the 'step3_failover' and 'jobs' packages (default: this "
-        "checkout, %(default)s; on the compose cluster: /taller)",
+        "--executor-uri",
+        metavar="URI",
+        help="where the agents fetch the executor's code, an archive that "
+        "'python -m step3_failover.archive DIR' builds: http(s)://... or, if every agent can "
+        "read it, file:///PATH; every scheduler of the job must give the same one "
+        "(default: the schedulers serve it over HTTP, see --code-host and --code-port)",
+    )
+    parser.add_argument(
+        "--code-host",
+        metavar="HOST",
+        help="the name or address at which the agents reach the schedulers, for the URL of "
+        "the code they serve (default: this machine's address on the way to the master; on "
+        "the laptop with the compose cluster: host.docker.internal)",
+    )
+    parser.add_argument(
+        "--code-port",
+        type=int,
+        default=CODE_PORT,
+        metavar="PORT",
+        help="the port where the schedulers serve the code: fixed, so that a scheduler that "
+        "takes over names the same URL; 0 takes any free port, for a job with a single "
+        "scheduler (default: %(default)s)",
     )
     parser.add_argument(
         "--connect-timeout",
@@ -613,6 +634,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         )
     if args.crash_after is not None and not 1 <= args.crash_after <= weeks:
         parser.error(f"--crash-after {args.crash_after}: expected 1 to {weeks}")
+    if args.executor_uri is not None and not URI.match(args.executor_uri):
+        parser.error(
+            f"--executor-uri {args.executor_uri!r}: expected http://, https:// or file:///PATH"
+        )
+    if args.executor_uri is not None and args.code_host is not None:
+        parser.error(
+            "--code-host names the host of the code that the schedulers serve; "
+            "with --executor-uri they serve none"
+        )
+    if not 0 <= args.code_port <= 65535:
+        parser.error(f"--code-port {args.code_port}: expected a port, 0 to 65535")
     settings = Settings(
         size=args.size,
         task_cpus=args.task_cpus,
@@ -622,13 +654,96 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         max_attempts=args.max_attempts,
         max_losses=args.max_losses,
         executor_python=args.executor_python,
-        executor_pythonpath=args.executor_pythonpath,
+        executor_uri=args.executor_uri or "",
         fail_chunk=args.fail_chunk,
         progress=not args.no_progress_messages,
         failover_timeout=args.failover_timeout,
         crash_after=args.crash_after,
     )
     return args, settings
+
+
+# ANCHOR: served
+@contextlib.contextmanager
+def served(
+    args: argparse.Namespace, settings: Settings, say: Callable[[str], None]
+) -> Iterator[None]:
+    """Unless --executor-uri names the code's archive, build it and serve it over HTTP while
+    this scheduler runs, standby or leader, and put its URL in the settings."""
+    if settings.executor_uri:
+        yield
+        return
+    try:
+        host = args.code_host or archive.local_address(args.master)
+    except OSError as error:
+        raise JobError(
+            f"cannot tell our address on the way to {args.master} ({error}); "
+            "name it with --code-host"
+        ) from error
+    with tempfile.TemporaryDirectory(prefix="step3-code-") as directory:
+        code = archive.build(Path(directory))
+        try:
+            settings.executor_uri, server = archive.serve(code, host, args.code_port)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise JobError(
+                    f"cannot serve the code on port {args.code_port}: {error}"
+                ) from error
+            # Another scheduler of this job on this machine may serve it already: the same
+            # code makes the same archive, and then its URL is ours too.
+            settings.executor_uri = f"http://{host}:{args.code_port}/{code.name}"
+            if served_elsewhere(settings.executor_uri) != code.read_bytes():
+                raise JobError(
+                    f"port {args.code_port} is taken, and not by a scheduler that serves this "
+                    "code: choose another --code-port, the same for every scheduler of the job"
+                ) from error
+            say(f"another scheduler on this machine serves the code at {settings.executor_uri}")
+            with taking_over(code, host, args.code_port):
+                yield
+            return
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+# ANCHOR_END: served
+
+
+@contextlib.contextmanager
+def taking_over(code: Path, host: str, port: int) -> Iterator[None]:
+    """Once the scheduler that serves the code ends, its port is free: serve the code from
+    here, so that an executor that starts after it can still fetch it."""
+    stop = threading.Event()
+    servers = []
+
+    def try_to_serve() -> None:
+        while not stop.wait(1.0):
+            try:
+                servers.append(archive.serve(code, host, port)[1])
+                return
+            except OSError:
+                continue  # still taken
+
+    thread = threading.Thread(target=try_to_serve, name="take-over-code", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def served_elsewhere(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.read()
+    except OSError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -655,7 +770,11 @@ def main(argv: list[str] | None = None) -> int:
         "command to resume the job"
     )
     try:
-        with open_store(args.state, args.session_timeout) as store, logging_redirect_tqdm():
+        with (
+            open_store(args.state, args.session_timeout) as store,
+            logging_redirect_tqdm(),
+            served(args, settings, say),
+        ):
             scheduler = run(
                 args.master,
                 settings,

@@ -101,7 +101,7 @@ class Settings:
     max_attempts: int = 3  # failed attempts per chunk
     max_losses: int = 10  # lost attempts per chunk
     executor_python: str = "python3"  # the interpreter on the agents
-    executor_pythonpath: str = ""  # where the agents find `step3_failover` and `jobs`
+    executor_uri: str = ""  # the archive of `step3_failover` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see bounded retries
     progress: bool = True  # executors send a progress message after each day of a chunk
     # Seconds that the master keeps our tasks and executors running after we disconnect.
@@ -204,9 +204,10 @@ def executor_info(settings: Settings) -> dict:
             "shell": False,
             "value": settings.executor_python,
             "arguments": [settings.executor_python, "-m", "step3_failover.executor"],
-            "environment": {
-                "variables": [{"name": "PYTHONPATH", "value": settings.executor_pythonpath}]
-            },
+            # The agent's fetcher downloads the archive into the executor's sandbox, which is
+            # its working directory, and unpacks it there (see archive.py). `cache: False`: a
+            # new run may ship new code under the same URI.
+            "uris": [{"value": settings.executor_uri, "extract": True, "cache": False}],
         },
         "resources": [
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": settings.executor_cpus}},

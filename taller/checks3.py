@@ -272,4 +272,6 @@ def reconcile_retry(package: Package) -> None:
 @check(3, "job", None)
 def job_check(package: Package) -> str:
     with tempfile.TemporaryDirectory(prefix="taller-") as directory:
-        return whole.run_main(package, "--state", str(Path(directory) / "state"))
+        # One scheduler: the code it serves may take any free port (5070 may be in use).
+        state = str(Path(directory) / "state")
+        return whole.run_main(package, "--state", state, "--code-port", "0")

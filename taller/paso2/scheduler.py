@@ -1,7 +1,7 @@
 # Generated from step2_executor/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
-# fingerprint: bfea3040e9f4a678
+# fingerprint: e0cdf86c38a72ccf
 """The step 2 framework: a scheduler whose tasks run on a custom executor of its own.
 
 Mesos calls these methods from pymesos's single event thread, one event at a time: offers to
@@ -66,7 +66,7 @@ class Settings:
     executor_mem: float = 64.0  # MB
     max_attempts: int = 3
     executor_python: str = "python3"  # the interpreter on the agents
-    executor_pythonpath: str = ""  # where the agents find `taller.paso2` and `jobs`
+    executor_uri: str = ""  # the archive of `taller.paso2` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
     progress: bool = True  # executors send a progress message after each day of a chunk
 
@@ -168,9 +168,10 @@ def executor_info(settings: Settings) -> dict:
             "shell": False,  # run the program itself, with no `sh -c` in between
             "value": settings.executor_python,
             "arguments": [settings.executor_python, "-m", "taller.paso2.executor"],
-            "environment": {
-                "variables": [{"name": "PYTHONPATH", "value": settings.executor_pythonpath}]
-            },
+            # The agent's fetcher downloads the archive into the executor's sandbox, which is
+            # its working directory, and unpacks it there (see archive.py). `cache: False`: a
+            # new run may ship new code under the same URI.
+            "uris": [{"value": settings.executor_uri, "extract": True, "cache": False}],
         },
         # The executor's own share of the agent, held while it lives; each task adds its own.
         "resources": [

@@ -1,7 +1,7 @@
 # Generated from step3_failover/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 14fc8b1685c41745
+# fingerprint: 05b6d9d4252584c0
 """The step 3 framework: step 2's scheduler, now able to die and be replaced mid-job.
 
 Whatever a scheduler must not lose lives in the checkpoint (`checkpoint.py`), not in memory:
@@ -103,7 +103,7 @@ class Settings:
     max_attempts: int = 3  # failed attempts per chunk
     max_losses: int = 10  # lost attempts per chunk
     executor_python: str = "python3"  # the interpreter on the agents
-    executor_pythonpath: str = ""  # where the agents find `taller.paso3` and `jobs`
+    executor_uri: str = ""  # the archive of `taller.paso3` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see bounded retries
     progress: bool = True  # executors send a progress message after each day of a chunk
     # Seconds that the master keeps our tasks and executors running after we disconnect.
@@ -205,9 +205,10 @@ def executor_info(settings: Settings) -> dict:
             "shell": False,
             "value": settings.executor_python,
             "arguments": [settings.executor_python, "-m", "taller.paso3.executor"],
-            "environment": {
-                "variables": [{"name": "PYTHONPATH", "value": settings.executor_pythonpath}]
-            },
+            # The agent's fetcher downloads the archive into the executor's sandbox, which is
+            # its working directory, and unpacks it there (see archive.py). `cache: False`: a
+            # new run may ship new code under the same URI.
+            "uris": [{"value": settings.executor_uri, "extract": True, "cache": False}],
         },
         "resources": [
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": settings.executor_cpus}},

@@ -26,10 +26,14 @@ sends that update again (after the cluster's `status_update_retry`): real duplic
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,11 +44,11 @@ import pytest
 from pymesos import MesosSchedulerDriver
 
 import step2_executor.__main__ as step2_main
+import step2_executor.archive
 from localmesos.agent import Agent, executors
 from localmesos.cluster import LocalCluster
 from localmesos.master import Framework
 from step2_executor import executor, messages
-from step2_executor.__main__ import REPOSITORY
 from step2_executor.scheduler import JobScheduler, Settings
 from tests.integration.pymesos_harness import Harness, alive, wait_until
 from tests.integration.step1_support import Wiretap
@@ -55,13 +59,25 @@ GATES_VARIABLE = "STEP2_TEST_GATES"  # where the gated executor finds its gate f
 GATE_POLL = 0.01  # how often a held chunk looks at its gate
 
 
+REPOSITORY = str(step2_executor.archive.ROOT)
+
+
+@functools.cache
+def archive_uri(build: Callable[[Path], Path]) -> str:
+    """A file:// URI of the archive that `build` (a step's `archive.build`) makes, built once
+    per test process: the code that the agents fetch, as with `--executor-uri`."""
+    directory = Path(tempfile.mkdtemp(prefix="code-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return build(directory).as_uri()
+
+
 def settings(**overrides: Any) -> Settings:
     """Step 2's settings for tests: the small job, its executor run by this interpreter from
-    this checkout."""
+    the archive that the agents fetch."""
     values: dict[str, Any] = {
         "size": "small",
         "executor_python": sys.executable,
-        "executor_pythonpath": REPOSITORY,
+        "executor_uri": archive_uri(step2_executor.archive.build),
     }
     values.update(overrides)
     return Settings(**values)
@@ -134,6 +150,10 @@ class Gates:
             "#!/bin/sh\n"
             f"{GATES_VARIABLE}={shlex.quote(str(self.directory))}\n"
             f"export {GATES_VARIABLE}\n"
+            # For `tests`: the executor's own packages come first, from its sandbox (the
+            # working directory, where `-m` looks first).
+            f"PYTHONPATH={shlex.quote(REPOSITORY)}\n"
+            "export PYTHONPATH\n"
             f'exec {shlex.quote(sys.executable)} -m tests.integration.step2_support "$@"\n'
         )
         Path(self.python).write_text(script)

@@ -25,11 +25,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import step3_failover.archive
 from localmesos.zookeeper import ZooKeeper
 from step3_failover import executor
 from tests.integration.localmesos_procs import need_zookeeper
 from tests.integration.raw_http import wait_until
+from tests.integration.step2_support import archive_uri
 from tools import ROOT
+
+REPOSITORY = str(ROOT)
 
 JOB_TIMEOUT = 60.0  # seconds for a small job; only a broken test waits this long
 GATES_VARIABLE = "STEP3_TEST_GATES"
@@ -95,7 +99,8 @@ def interpreter(path: Path, variables: dict[str, str], command: str) -> str:
     """A shell script to pass as `--executor-python`: sets ``variables``, then runs
     ``command`` with the executor's arguments."""
     lines = ["#!/bin/sh"]
-    for name, value in variables.items():
+    # For `tests`: the executor's own packages come first, from its sandbox (see step2_support).
+    for name, value in {**variables, "PYTHONPATH": REPOSITORY}.items():
         lines += [f"{name}={shlex.quote(value)}", f"export {name}"]
     path.write_text("\n".join([*lines, f'exec {command} "$@"', ""]))
     path.chmod(0o755)
@@ -132,6 +137,8 @@ class Gates:
             "#!/bin/sh\n"
             f"{GATES_VARIABLE}={shlex.quote(str(self.directory))}\n"
             f"export {GATES_VARIABLE}\n"
+            f"PYTHONPATH={shlex.quote(REPOSITORY)}\n"
+            "export PYTHONPATH\n"
             f'exec {shlex.quote(sys.executable)} -m tests.integration.step3_support "$@"\n'
         )
         Path(self.python).write_text(script)
@@ -151,6 +158,10 @@ class Scheduler:
         self.name = name
         self.out = directory / f"{name}.out"
         self.err = directory / f"{name}.err"
+        if not {"--executor-uri", "--code-host", "--code-port"} & set(argv):
+            # Every scheduler of the test process names one archive, which they all agree on;
+            # a test that gives --code-host or --code-port watches a scheduler serve its own.
+            argv = [*argv, "--executor-uri", archive_uri(step3_failover.archive.build)]
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
                 # The chart goes to the test's directory, not to the checkout's build/.

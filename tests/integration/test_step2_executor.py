@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -25,7 +24,7 @@ from jobs import bikeshare
 from localmesos.agent import SHUTDOWN_GRACE
 from localmesos.cluster import LocalCluster
 from step2_executor import messages
-from step2_executor.__main__ import REPOSITORY, JobError
+from step2_executor.__main__ import JobError
 from step2_executor.scheduler import EXECUTOR_ID, JobScheduler
 from tests.integration.pymesos_harness import alive, only, wait_until
 from tests.integration.step1_support import Wiretap, agent_state, running_executors, task_ids
@@ -64,19 +63,18 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Runner]:
 
 @dataclass(frozen=True)
 class Elsewhere:
-    """An executor's code and interpreter somewhere the scheduler does not use (see the
-    `elsewhere` fixture)."""
+    """An interpreter that notes where each executor started (see the `elsewhere` fixture)."""
 
-    packages: Path  # a copy of step2_executor and jobs
     python: Path  # runs this interpreter, after a line in `started` for each process
-    started: Path  # "PYTHONPATH ARGUMENTS" of each process that `python` started
+    started: Path  # "WORKING-DIRECTORY ARGUMENTS" of each process that `python` started
 
-    def processes(self) -> list[str]:
-        return self.started.read_text().splitlines()
+    def processes(self) -> list[tuple[Path, str]]:
+        lines = self.started.read_text().splitlines()
+        return [(Path(line.split(" ", 1)[0]), line.split(" ", 1)[1]) for line in lines]
 
-    def not_imported_from_the_copy(self) -> list[str]:
+    def not_imported_from_the_sandbox(self, sandbox: Path) -> list[str]:
         """The modules an executor needs that it did not compile, so did not import, from the
-        copy."""
+        copy that the agent fetched into its sandbox."""
         modules = [
             ("step2_executor", "executor"),
             ("step2_executor", "messages"),
@@ -85,33 +83,37 @@ class Elsewhere:
         return [
             f"{package}.{module}"
             for package, module in modules
-            if not list((self.packages / package / "__pycache__").glob(f"{module}.*.pyc"))
+            if not list((sandbox / package / "__pycache__").glob(f"{module}.*.pyc"))
         ]
 
 
 @pytest.fixture
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Elsewhere:
-    """A copy of the packages, and an interpreter that notes how it was started. The copy's
-    bytecode cache then shows where the executor imported its code from: the checkout is
-    also importable everywhere in this venv (an editable install)."""
+    """An interpreter that notes its working directory and arguments. The bytecode cache in
+    the sandbox then shows where the executor imported its code from: the checkout is also
+    importable everywhere in this venv (an editable install)."""
     # The agents pass the environment on to the executors, which must write their bytecode.
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
     monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
-    packages = tmp_path / "elsewhere"
-    for package in ("step2_executor", "jobs"):
-        shutil.copytree(
-            Path(REPOSITORY, package),
-            packages / package,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
     python, started = tmp_path / "agent-python", tmp_path / "agent-python.log"
     python.write_text(
         "#!/bin/sh\n"
-        f'echo "$PYTHONPATH $*" >> {shlex.quote(str(started))}\n'
+        f'echo "$PWD $*" >> {shlex.quote(str(started))}\n'
         f'exec {shlex.quote(sys.executable)} "$@"\n'
     )
     python.chmod(0o755)
-    return Elsewhere(packages, python, started)
+    return Elsewhere(python, started)
+
+
+def in_sandboxes(cluster: LocalCluster, elsewhere: Elsewhere) -> list[str]:
+    """How each executor started, with its working directory checked to be a sandbox of the
+    cluster's that holds the fetched code, which it imported."""
+    found = []
+    for directory, arguments in elsewhere.processes():
+        assert directory.resolve().is_relative_to(cluster.work_dir.resolve()), directory
+        assert elsewhere.not_imported_from_the_sandbox(directory) == []
+        found.append(arguments)
+    return found
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -230,7 +232,6 @@ def test_cli_prints_the_summary_with_one_executor_per_agent(
     done = cli(
         *("--master", cluster.master, "--size", "small", "--quiet", "--chart", str(chart)),
         *("--executor-python", str(elsewhere.python)),
-        *("--executor-pythonpath", str(elsewhere.packages)),
     )
 
     assert done.returncode == 0, done.stderr
@@ -243,9 +244,9 @@ def test_cli_prints_the_summary_with_one_executor_per_agent(
     assert state["frameworks"] == []
     assert len(state["completed_frameworks"]) == 1
     wait_until(lambda: running_executors(cluster) == [], what="the agents to list no executor")
-    # The options reached the agents: both executors ran that interpreter, on that code.
-    assert elsewhere.processes() == [f"{elsewhere.packages} -m step2_executor.executor"] * 2
-    assert elsewhere.not_imported_from_the_copy() == []
+    # Both executors ran that interpreter, on the code that the scheduler served over HTTP
+    # and the agents fetched into their sandboxes.
+    assert in_sandboxes(cluster, elsewhere) == ["-m step2_executor.executor"] * 2
 
 
 # -- 2. Messages both ways ----------------------------------------------------------------------
@@ -491,16 +492,14 @@ def test_a_cancel_stops_the_chunks_and_leaves_no_executor(runner: Runner) -> Non
 # -- 6. The executor's command ------------------------------------------------------------------
 
 
-def test_the_executor_runs_with_the_python_and_pythonpath_of_the_settings(
+def test_the_executor_runs_with_the_python_of_the_settings_on_the_fetched_code(
     runner: Runner, elsewhere: Elsewhere
 ) -> None:
     cluster = runner.cluster(agents=1)
     tap = runner.wiretap(cluster)
     scheduler = runner.run(
         cluster.master,
-        settings(
-            executor_python=str(elsewhere.python), executor_pythonpath=str(elsewhere.packages)
-        ),
+        settings(executor_python=str(elsewhere.python)),
     )
 
     assert scheduler.result() == REFERENCE
@@ -518,7 +517,6 @@ def test_the_executor_runs_with_the_python_and_pythonpath_of_the_settings(
         "shell": False,
         "value": str(elsewhere.python),
         "arguments": [str(elsewhere.python), "-m", "step2_executor.executor"],
-        "environment": {"variables": [{"name": "PYTHONPATH", "value": str(elsewhere.packages)}]},
+        "uris": [{"value": settings().executor_uri, "extract": True, "cache": False}],
     }
-    assert elsewhere.processes() == [f"{elsewhere.packages} -m step2_executor.executor"]
-    assert elsewhere.not_imported_from_the_copy() == []
+    assert in_sandboxes(cluster, elsewhere) == ["-m step2_executor.executor"]

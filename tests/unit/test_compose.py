@@ -519,6 +519,51 @@ def repo_mount_problems(compose: Compose) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# (7) Steps 2 and 3 fetch their executor's code: no service hands them the repository
+
+
+def fetch_problems(compose: Compose) -> list[str]:
+    problems = []
+    services = compose.get("services") or {}
+    for name, service in services.items():
+        words = [str(word) for key in ("entrypoint", "command") for word in service.get(key) or []]
+        if "--executor-pythonpath" in words:
+            problems.append(
+                f"docker-compose.yml: service {name} passes --executor-pythonpath; steps 2 and 3 "
+                "ship their code in CommandInfo.uris"
+            )
+    entrypoint = [str(word) for word in services.get("scheduler", {}).get("entrypoint") or []]
+    if "step3_failover" not in entrypoint:
+        problems.append("docker-compose.yml: service scheduler does not run step3_failover")
+    # The URL must be the same for every scheduler of the job: the service's name (an alias
+    # of each `run --use-aliases` container), not a container's own address.
+    host = entrypoint[entrypoint.index("--code-host") + 1] if "--code-host" in entrypoint else None
+    if host != "scheduler":
+        problems.append(
+            "docker-compose.yml: service scheduler must serve the executor's code as "
+            f"--code-host scheduler, not {host!r}"
+        )
+    for name in AGENTS:
+        hosts = [str(entry) for entry in services.get(name, {}).get("extra_hosts") or []]
+        if "host.docker.internal:host-gateway" not in hosts:
+            problems.append(
+                f"docker-compose.yml: agent {name} cannot reach a scheduler on the laptop "
+                "(extra_hosts: host.docker.internal:host-gateway)"
+            )
+    return problems
+
+
+def step_docs_problems() -> list[str]:
+    """The documented `compose run` of the step 3 scheduler gives it the service's name."""
+    problems = []
+    for path in (README_FILE, ROOT / "README.en.md", DOCKER_DIR / "README.md"):
+        for line in path.read_text().splitlines():
+            if "run --rm" in line and "scheduler" in line and "--use-aliases" not in line:
+                problems.append(f"{path.relative_to(ROOT)}: `run` without --use-aliases: {line}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
 # The real files
 
 
@@ -605,6 +650,13 @@ def test_services_healthchecks_and_start_order(compose: Compose) -> None:
 
 def test_agents_mount_the_repository_read_only(compose: Compose) -> None:
     problems = repo_mount_problems(compose)
+    assert not problems, "\n".join(problems)
+
+
+def test_steps_2_and_3_fetch_their_code_instead_of_reading_the_repository(
+    compose: Compose,
+) -> None:
+    problems = fetch_problems(compose) + step_docs_problems()
     assert not problems, "\n".join(problems)
 
 
@@ -824,3 +876,17 @@ def test_mount_rule_notices(compose: Compose, volumes: list[Any], expected: str)
     broken["services"]["agent-1"]["volumes"] = volumes
     problems = repo_mount_problems(broken)
     assert any("service agent-1" in p and expected in p for p in problems), problems
+
+
+def test_fetch_rule_notices_a_repository_path_and_a_per_container_code_host(
+    compose: Compose,
+) -> None:
+    broken = copy.deepcopy(compose)
+    entrypoint = broken["services"]["scheduler"]["entrypoint"]
+    at = entrypoint.index("--code-host")
+    entrypoint[at : at + 2] = ["--executor-pythonpath", "/taller"]
+    del broken["services"]["agent-2"]["extra_hosts"]
+    problems = "\n".join(fetch_problems(broken))
+    assert "service scheduler passes --executor-pythonpath" in problems
+    assert "--code-host scheduler, not None" in problems
+    assert "agent agent-2 cannot reach a scheduler on the laptop" in problems

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
+import subprocess
+import sys
+import tarfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,8 @@ import pytest
 
 import step2_executor.__main__ as step2_main
 from jobs import bikeshare
+from step2_executor import archive, messages
 from step2_executor import executor as executor_module
-from step2_executor import messages
 from step2_executor.executor import JobExecutor
 from step2_executor.scheduler import (
     DECLINE_FILTER,
@@ -232,7 +237,7 @@ def test_two_offers_for_one_agent_in_one_event_start_one_executor() -> None:
 
 def test_the_executor_info_starts_our_executor_module() -> None:
     info = executor_info(
-        Settings(executor_python="/opt/py", executor_pythonpath="/taller", executor_mem=80.0)
+        Settings(executor_python="/opt/py", executor_uri="http://s:80/c.tgz", executor_mem=80.0)
     )
     assert info == {
         "executor_id": {"value": "bikeshare-executor"},
@@ -241,7 +246,7 @@ def test_the_executor_info_starts_our_executor_module() -> None:
             "shell": False,
             "value": "/opt/py",
             "arguments": ["/opt/py", "-m", "step2_executor.executor"],
-            "environment": {"variables": [{"name": "PYTHONPATH", "value": "/taller"}]},
+            "uris": [{"value": "http://s:80/c.tgz", "extract": True, "cache": False}],
         },
         "resources": [
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
@@ -251,7 +256,7 @@ def test_the_executor_info_starts_our_executor_module() -> None:
 
 
 def test_a_task_names_the_executor_and_carries_its_chunk_in_data() -> None:
-    job, _ = scheduler(task_cpus=0.25, task_mem=64.0, executor_pythonpath="/taller")
+    job, _ = scheduler(task_cpus=0.25, task_mem=64.0, executor_uri="file:///c.tgz")
     driver = FakeDriver()
     job.resourceOffers(driver, [offer(0.7, 4096.0, agent="S3")])
     tasks = driver.tasks()
@@ -1099,7 +1104,8 @@ def test_the_command_line_builds_the_settings() -> None:
         ["--master", "zk://127.0.0.1:2181/mesos", "--size", "tiny", "--task-cpus", "0.25",
          "--task-mem", "16", "--executor-cpus", "0.5", "--executor-mem", "100",
          "--max-attempts", "1", "--fail-chunk", "3", "--executor-python", "python3",
-         "--executor-pythonpath", "/taller", "--no-progress-messages", "--cancel-after", "10"]
+         "--executor-uri", "file:///code/step2-executor.tar.gz", "--no-progress-messages",
+         "--cancel-after", "10"]
     )  # fmt: skip
     assert args.master == "zk://127.0.0.1:2181/mesos"
     assert args.cancel_after == 10
@@ -1111,7 +1117,7 @@ def test_the_command_line_builds_the_settings() -> None:
         executor_mem=100.0,
         max_attempts=1,
         executor_python="python3",
-        executor_pythonpath="/taller",
+        executor_uri="file:///code/step2-executor.tar.gz",
         fail_chunk=3,
         progress=False,
     )
@@ -1120,10 +1126,9 @@ def test_the_command_line_builds_the_settings() -> None:
 def test_the_command_line_defaults() -> None:
     args, settings = step2_main.parse_args(["--master", "127.0.0.1:5050"])
     assert args.cancel_after is None
-    assert settings == Settings(
-        executor_python=step2_main.sys.executable,
-        executor_pythonpath=str(Path(bikeshare.__file__).resolve().parent.parent),
-    )
+    # No --executor-uri: main() serves the code, and fills it in (see test_served_...).
+    assert settings == Settings(executor_python=step2_main.sys.executable, executor_uri="")
+    assert args.code_host is None
     assert (settings.task_cpus, settings.task_mem) == (0.1, 32.0)
     assert (settings.executor_cpus, settings.executor_mem) == (0.1, 64.0)
     assert settings.progress is True
@@ -1150,6 +1155,9 @@ def test_the_command_line_defaults() -> None:
         (["--cancel-after", "-3"], "--cancel-after"),
         (["--cancel-after", "half"], "--cancel-after"),
         (["--size", "huge"], "--size"),
+        (["--executor-uri", "/code.tar.gz"], "--executor-uri"),
+        (["--executor-uri", "ftp://h/code.tar.gz"], "--executor-uri"),
+        (["--executor-uri", "file:///c.tgz", "--code-host", "h"], "--code-host"),
     ],
 )
 def test_a_bad_option_exits_2_naming_it(
@@ -1187,6 +1195,7 @@ def test_main_with_cancel_after_exits_1(
     slow_after_week_0(monkeypatch, seconds_per_day=0.3)
     chart = tmp_path / "step2.png"
     argv = ["--master", "m:5050", "--size", "small", "--quiet", "--cancel-after", "1"]
+    argv += ["--executor-uri", "file:///code.tar.gz"]  # m:5050 has no address to serve it on
     assert step2_main.main([*argv, "--chart", str(chart)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -1199,6 +1208,7 @@ def test_main_prints_the_summary_and_draws_the_chart(
 ) -> None:
     chart = tmp_path / "step2.png"
     argv = ["--master", "m:5050", "--size", "small", "--quiet", "--chart", str(chart)]
+    argv += ["--executor-uri", "file:///code.tar.gz"]
     assert step2_main.main([*argv, "--chart-lang", "en"]) == 0
 
     settings = loopback[0].scheduler.settings
@@ -1230,3 +1240,81 @@ def test_a_task_has_left_running_when_its_last_update_is_sent(
     ended(driver, job, "chunk-1-attempt-1")
     assert seen == {"TASK_RUNNING": True, state: False}
     assert thread_errors == []
+
+
+# -- the code that the agents fetch --------------------------------------------------------------
+
+
+def test_the_archive_holds_the_executors_packages_and_is_the_same_every_time(
+    tmp_path: Path,
+) -> None:
+    first = archive.build(tmp_path)
+    again = archive.build(tmp_path / ".." / tmp_path.name)  # the same file, written again
+    assert first.name == "step2-executor.tar.gz"
+    assert first.read_bytes() == again.read_bytes()
+    with tarfile.open(first) as tar:
+        names = tar.getnames()
+        assert all(member.mtime == 0 and member.uid == 0 for member in tar.getmembers())
+    expected = [
+        f"{package}/{path.name}"
+        for package in ("step2_executor", "jobs")
+        for path in sorted((archive.ROOT / package).glob("*.py"))
+    ]
+    assert names == expected
+    assert {"step2_executor/executor.py", "step2_executor/messages.py", "jobs/bikeshare.py"} <= set(
+        names
+    )
+
+
+def test_served_builds_and_serves_the_archive_while_the_job_runs(tmp_path: Path) -> None:
+    args, settings = step2_main.parse_args(["--master", "127.0.0.1:5050"])
+    with step2_main.served(args, settings):
+        url = settings.executor_uri
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/step2-executor\.tar\.gz", url)
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            served = answer.read()
+    assert served == archive.build(tmp_path).read_bytes()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=10)  # no longer served once the job is over
+
+
+def test_served_uses_the_code_host_and_leaves_an_executor_uri_alone() -> None:
+    args, settings = step2_main.parse_args(["--master", "m:5050", "--code-host", "agent-gw"])
+    with step2_main.served(args, settings):
+        assert settings.executor_uri.startswith("http://agent-gw:")
+    given = "file:///shared/step2-executor.tar.gz"
+    args, settings = step2_main.parse_args(["--master", "m:5050", "--executor-uri", given])
+    with step2_main.served(args, settings):
+        assert settings.executor_uri == given
+
+
+def test_served_says_to_name_the_host_when_it_cannot_tell_it() -> None:
+    args, settings = step2_main.parse_args(["--master", "no-such-host.invalid:5050"])
+    with pytest.raises(step2_main.JobError, match="--code-host"), step2_main.served(args, settings):
+        pass
+
+
+def test_the_archive_is_all_that_the_executor_needs_of_the_project(tmp_path: Path) -> None:
+    """The executor, imported in a sandbox from the unpacked archive alone: the project's
+    editable install is taken away, so a module that the archive lacks fails to import."""
+    sandbox = tmp_path / "sandbox"
+    with tarfile.open(archive.build(tmp_path)) as tar:
+        tar.extractall(sandbox, filter="data")
+    script = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        "import step2_executor.executor\n"
+        "ours = ('jobs', 'step1_scheduler', 'step2_executor', 'step3_failover', 'taller')\n"
+        "for name, module in sorted(sys.modules.items()):\n"
+        "    if name.split('.')[0] in ours:\n"
+        "        print(module.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=sandbox, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = [Path(line) for line in done.stdout.splitlines()]
+    assert Path(sandbox, "step2_executor", "executor.py") in loaded
+    assert Path(sandbox, "jobs", "bikeshare.py") in loaded
+    assert [path for path in loaded if not path.is_relative_to(sandbox)] == []

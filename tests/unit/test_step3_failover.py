@@ -14,9 +14,16 @@ package.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tarfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +34,7 @@ import pytest
 import step3_failover.__main__ as step3_main
 import step3_failover.scheduler as step3_scheduler
 from jobs import bikeshare
-from step3_failover import messages
+from step3_failover import archive, messages
 from step3_failover.checkpoint import (
     Checkpoint,
     DirectoryStore,
@@ -856,8 +863,11 @@ def test_progress_messages_move_the_bar_of_running_tasks_only(job: Job) -> None:
 
 
 def test_the_executor_info_starts_step_3s_executor() -> None:
-    info = executor_info(Settings(executor_python="/opt/py", executor_pythonpath="/taller"))
+    info = executor_info(Settings(executor_python="/opt/py", executor_uri="http://s:5070/c.tgz"))
     assert info["command"]["arguments"] == ["/opt/py", "-m", "step3_failover.executor"]
+    assert info["command"]["uris"] == [
+        {"value": "http://s:5070/c.tgz", "extract": True, "cache": False}
+    ]
     assert info["executor_id"] == {"value": EXECUTOR_ID}
 
 
@@ -1228,7 +1238,7 @@ def test_the_command_line_builds_the_settings() -> None:
          "--size", "tiny", "--failover-timeout", "60", "--session-timeout", "2",
          "--crash-after", "10", "--max-attempts", "1", "--max-losses", "4", "--fail-chunk", "3",
          "--no-progress-messages", "--executor-python", "python3",
-         "--executor-pythonpath", "/taller"]
+         "--executor-uri", "http://code:8000/step3-executor.tar.gz"]
     )  # fmt: skip
     assert (args.state, args.session_timeout) == ("zk://127.0.0.1:2181/bikeshare", 2.0)
     assert settings == Settings(
@@ -1236,7 +1246,7 @@ def test_the_command_line_builds_the_settings() -> None:
         max_attempts=1,
         max_losses=4,
         executor_python="python3",
-        executor_pythonpath="/taller",
+        executor_uri="http://code:8000/step3-executor.tar.gz",
         fail_chunk=3,
         progress=False,
         failover_timeout=60.0,
@@ -1249,7 +1259,8 @@ def test_the_command_line_defaults() -> None:
     assert settings.failover_timeout == 600.0
     assert settings.crash_after is None
     assert args.session_timeout == 5.0
-    assert settings.executor_pythonpath == step3_main.REPOSITORY
+    assert settings.executor_uri == ""  # main() serves the code, and fills it in
+    assert (args.code_host, args.code_port) == (None, step3_main.CODE_PORT)
 
 
 @pytest.mark.parametrize(
@@ -1265,6 +1276,10 @@ def test_the_command_line_defaults() -> None:
         (["--max-losses", "0"], "--max-losses"),
         (["--fail-chunk", "4", "--size", "small"], "--fail-chunk"),
         (["--task-cpus", "0"], "--task-cpus"),
+        (["--executor-uri", "code.tar.gz"], "--executor-uri"),
+        (["--executor-uri", "file:///c.tgz", "--code-host", "h"], "--code-host"),
+        (["--code-port", "70000"], "--code-port"),
+        (["--code-port", "-1"], "--code-port"),
     ],
 )
 def test_a_bad_option_exits_2_naming_it(
@@ -1293,6 +1308,7 @@ def test_main_prints_the_summary_and_draws_the_chart(
 ) -> None:
     chart = tmp_path / "step3.png"
     argv = ["--master", "m:5050", "--state", str(tmp_path / "state"), "--size", "small"]
+    argv += ["--executor-uri", "file:///code.tar.gz"]  # m:5050 has no address to serve it on
     assert step3_main.main([*argv, "--quiet", "--chart", str(chart), "--chart-lang", "en"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("4 chunks in ")
@@ -1313,6 +1329,7 @@ def test_main_says_how_to_resume_after_a_failure(
 
     monkeypatch.setattr(step3_main, "run", failing_run)
     argv = ["--master", "m:5050", "--state", str(tmp_path / "s"), "--failover-timeout", "90"]
+    argv += ["--executor-uri", "file:///code.tar.gz"]
     assert step3_main.main(argv) == 1
     assert capsys.readouterr().err.splitlines() == [
         "error: chunk 1 failed 3 times; ...",
@@ -1401,3 +1418,93 @@ def test_missed_heartbeats_drop_the_connection_and_subscribe_again() -> None:
     driver.master = None
     watch.check(driver)  # type: ignore[arg-type]
     assert driver.pointed_at == [None, "m:5050"]  # and back: pymesos subscribes again
+
+
+# -- the code that the agents fetch --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def served_settings(port: int) -> tuple[argparse.Namespace, Settings]:
+    return step3_main.parse_args(
+        ["--master", "127.0.0.1:5050", "--state", "st", "--code-port", str(port)]
+    )
+
+
+def test_every_scheduler_of_the_job_names_the_same_url_and_one_serves_it(tmp_path: Path) -> None:
+    port = free_port()
+    said: list[str] = []
+    args, first = served_settings(port)
+    with step3_main.served(args, first, said.append):
+        url = f"http://127.0.0.1:{port}/step3-executor.tar.gz"
+        assert first.executor_uri == url
+        # A second scheduler on this machine finds the port taken, by the same archive.
+        args, second = served_settings(port)
+        with step3_main.served(args, second, said.append):
+            assert second.executor_uri == url
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                assert answer.read() == archive.build(tmp_path).read_bytes()
+    assert said == [f"another scheduler on this machine serves the code at {url}"]
+
+
+def test_a_scheduler_that_found_the_code_served_serves_it_once_the_other_one_ends(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/step3-executor.tar.gz"
+    args, first = served_settings(port)
+    leader = step3_main.served(args, first, lambda text: None)
+    leader.__enter__()
+    args, second = served_settings(port)
+    with step3_main.served(args, second, lambda text: None):
+        leader.__exit__(None, None, None)  # the leader ends; its port is free again
+
+        def fetched() -> bytes | None:
+            return step3_main.served_elsewhere(url)
+
+        deadline = time.monotonic() + 30
+        while fetched() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert fetched() == archive.build(tmp_path).read_bytes()
+    assert step3_main.served_elsewhere(url) is None  # and it stops serving when it ends
+
+
+def test_a_port_taken_by_something_else_is_an_error_naming_the_code_port() -> None:
+    with socket.socket() as other:
+        other.bind(("", 0))
+        args, settings = served_settings(other.getsockname()[1])
+        with (
+            pytest.raises(step3_main.JobError, match="--code-port"),
+            step3_main.served(args, settings, print),
+        ):
+            pass
+
+
+def test_the_archive_is_all_that_the_executor_needs_of_the_project(tmp_path: Path) -> None:
+    """The executor, imported in a sandbox from the unpacked archive alone: the project's
+    editable install is taken away, so a module that the archive lacks fails to import."""
+    sandbox = tmp_path / "sandbox"
+    with tarfile.open(archive.build(tmp_path)) as tar:
+        tar.extractall(sandbox, filter="data")
+    script = (
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        "import step3_failover.executor\n"
+        "ours = ('jobs', 'step1_scheduler', 'step2_executor', 'step3_failover', 'taller')\n"
+        "for name, module in sorted(sys.modules.items()):\n"
+        "    if name.split('.')[0] in ours:\n"
+        "        print(module.__file__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=sandbox, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = [Path(line) for line in done.stdout.splitlines()]
+    assert Path(sandbox, "step3_failover", "executor.py") in loaded
+    assert Path(sandbox, "jobs", "bikeshare.py") in loaded
+    assert [path for path in loaded if not path.is_relative_to(sandbox)] == []
