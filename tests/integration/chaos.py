@@ -6,6 +6,16 @@ executors, the active scheduler and the leading master.
 
     python -m tests.integration.chaos --runs 100   # 100 seeds from a random first one
     python -m tests.integration.chaos --seed 17    # seed 17 again, as a failure's report says
+    python -m tests.integration.chaos --broken-executor one-chunk --runs 10
+
+With --broken-executor, the job's executor is broken, as well as the cluster: it always exits 1
+before it registers ("always"), or its process dies whenever it counts one chunk ("one-chunk").
+Such a run must end otherwise: every scheduler exits 1 with step 3's error naming the chunk
+that used up its attempts and quoting the executor's stderr, the checkpoint holds a bounded
+number of tasks per chunk, the master removes the framework once its (short) failover timeout
+has passed (step 3 leaves a failed job's framework to a scheduler that may take it over), its
+executors exit, and no process is left. Its faults fire once the checkpoint holds a drawn
+number of tasks, not of results.
 
 Each run must end with the result of `bikeshare.run_sequential`, every chunk recorded once (in
 the checkpoint, and in the schedulers' logs), the framework torn down so that its executors
@@ -50,6 +60,7 @@ from localmesos import zookeeper
 from localmesos.agent import STATUS_UPDATE_RETRY
 from localmesos.cluster import LocalCluster, NoLeader
 from step3_failover.checkpoint import Checkpoint, DirectoryStore, ZooKeeperStore
+from step3_failover.scheduler import TASK_ID, Settings
 from tests.integration.localmesos_procs import (
     Proc,
     alive,
@@ -61,7 +72,7 @@ from tests.integration.localmesos_procs import (
     stat,
     survivors,
 )
-from tests.integration.step3_support import Scheduler
+from tests.integration.step3_support import Scheduler, crashing_python, failing_python
 
 # The kinds of fault. "agent" kills an agent's machine (`kill_host`: the master finds out from
 # its health checks) and adds a new agent; "agent-crash" kills only the agent's process
@@ -113,6 +124,19 @@ GONE_WITHIN = 5.0  # seconds for every process to be gone once the cluster has s
 LOOKED_FOR = ("org.apache.zookeeper.server.ZooKeeperServerMain", "step3_failover.executor")
 POLL = 0.02
 
+# The broken executors of --broken-executor, and what each writes to its stderr, which step 3's
+# error must quote.
+BROKEN = ("always", "one-chunk")
+BROKEN_STDERR = {
+    "always": "failing-python: cannot run -m step3_failover.executor",
+    "one-chunk": "crashing on week {week}, on purpose",
+}
+CRASH_WEEKS = 8  # the chunk that crashes is one of the first: the job does not last long
+# A failed job's framework stays, for a scheduler to take it over, until its failover timeout:
+# short in a broken run, so that the master removes it (and its executors) within the run, yet
+# longer than a restarted scheduler takes to come back.
+BROKEN_FAILOVER_TIMEOUT = 5.0  # seconds
+
 
 class Cancelled(Exception):
     """The run's deadline passed while it was waiting."""
@@ -146,6 +170,12 @@ class Plan:
     zookeeper_state: bool  # --state in ZooKeeper, or else a directory (a file lock)
     two_at_start: bool  # two schedulers started together: one leads, one waits
     faults: tuple[Fault, ...]
+    broken: str | None = None  # a kind of BROKEN executor, or None for step 3's own
+    crash_week: int = 0  # the chunk on which a "one-chunk" executor dies
+
+    @property
+    def broken_stderr(self) -> str:
+        return BROKEN_STDERR[self.broken or ""].format(week=self.crash_week)
 
     @property
     def resources(self) -> str:
@@ -155,17 +185,25 @@ class Plan:
         state = "zk" if self.zookeeper_state else "directory"
         start = "2 schedulers" if self.two_at_start else "1 scheduler"
         faults = ", ".join(str(fault) for fault in self.faults)
+        broken = ""
+        if self.broken == "always":
+            broken = "an executor that always exits 1, "
+        elif self.broken == "one-chunk":
+            broken = f"an executor that crashes on chunk {self.crash_week}, "
         return (
-            f"{self.size}, {self.masters} masters, {self.agents} agents ({self.resources}), "
-            f"updates resent after {self.status_update_retry:g} s, --state {state}, {start} at "
-            f"start; faults: {faults}"
+            f"{self.size}, {broken}{self.masters} masters, {self.agents} agents "
+            f"({self.resources}), updates resent after {self.status_update_retry:g} s, --state "
+            f"{state}, {start} at start; faults: {faults}"
         )
 
 
-def plan(seed: int, size: str | None = None) -> Plan:
+def plan(seed: int, size: str | None = None, broken: str | None = None) -> Plan:
     """The run of ``seed``: everything random about it except what the processes decide.
     The first fault's kind goes round KINDS with the seed, so that any five consecutive seeds
-    have each kind; the first fault is also the earliest, the one surest to fire."""
+    have each kind; the first fault is also the earliest, the one surest to fire. A broken
+    executor changes nothing else that the seed draws, but the default size."""
+    if broken is not None and broken not in BROKEN:
+        raise ValueError(f"unknown broken executor {broken!r}; expected one of {BROKEN}")
     rng = random.Random(seed)
     count = rng.randint(1, 3)
     first = rng.uniform(EARLIEST, FIRST_LATEST)
@@ -173,7 +211,9 @@ def plan(seed: int, size: str | None = None) -> Plan:
     kinds = [KINDS[seed % len(KINDS)]] + [rng.choice(KINDS) for _ in range(count - 1)]
     return Plan(
         seed=seed,
-        size=size or (BUSY_SIZE if "executor" in kinds else SIZE),
+        # A broken executor is seldom busy: its runs count the tiny dataset, whose sequential
+        # reference (to check the results that it does record) takes no time to compute.
+        size=size or (BUSY_SIZE if "executor" in kinds and broken is None else SIZE),
         masters=rng.choice((2, 3)),
         agents=rng.choice((2, 3)),
         agent_cpus=rng.choice(AGENT_CPUS),
@@ -186,6 +226,8 @@ def plan(seed: int, size: str | None = None) -> Plan:
                 kinds, moments, [MAX_DELAY / 2] + [MAX_DELAY] * (count - 1), strict=True
             )
         ),
+        broken=broken,
+        crash_week=random.Random(f"{seed}:crash").randrange(CRASH_WEEKS),
     )
 
 
@@ -229,9 +271,10 @@ class Outcome:
             for f in self.fired
         )
         outcome = "ok" if self.ok else "FAILED"
+        broken = f"broken executor: {self.plan.broken}; " if self.plan.broken else ""
         return (
             f"seed {self.plan.seed:<10} {outcome:<6} {self.duration:5.1f} s  "
-            f"{self.plan.size:<5} {faults}"
+            f"{self.plan.size:<5} {broken}{faults}"
         )
 
     def report(self, tail: int = 30) -> str:
@@ -240,7 +283,12 @@ class Outcome:
             f"chaos run, seed {self.plan.seed}: {'ok' if self.ok else 'FAILED'} after "
             f"{self.duration:.1f} s",
             f"reproduce: {sys.executable} -m tests.integration.chaos --seed {self.plan.seed}"
-            + (f" --size {self.plan.size}" if self.plan.size != plan(self.plan.seed).size else ""),
+            + (
+                f" --size {self.plan.size}"
+                if self.plan.size != plan(self.plan.seed, broken=self.plan.broken).size
+                else ""
+            )
+            + (f" --broken-executor {self.plan.broken}" if self.plan.broken else ""),
             f"plan: {self.plan.describe()}",
             "failures:" if self.failures else "failures: none",
             *(f"  - {failure}" for failure in self.failures),
@@ -289,6 +337,7 @@ class ChaosRun:
         self.cluster: LocalCluster | None = None
         self.store: Checkpoint | None = None
         self.state = ""
+        self.executor_python: str | None = None  # the broken executor's --executor-python
         self.cancelled = threading.Event()
         self.lock = threading.Lock()  # the scheduler list, against the deadline's clean-up
         self.started = time.monotonic()
@@ -390,6 +439,10 @@ class ChaosRun:
         else:
             self.state = str(self.directory / "state")
             self.store = DirectoryStore(self.state)
+        if plan.broken == "always":
+            self.executor_python = failing_python(self.directory)
+        elif plan.broken == "one-chunk":
+            self.executor_python = crashing_python(self.directory, plan.crash_week)
         self.start_scheduler()
         if plan.two_at_start:
             self.start_scheduler()
@@ -407,7 +460,11 @@ class ChaosRun:
         self.wait_for_the_end()
         if not any(fired.at is not None for fired in self.fired):
             self.fail("no fault fired: the job ended before the first one, and tested nothing")
-        self.check_the_job()
+        if plan.broken:
+            self.check_the_failed_job()
+            self.check_the_framework_removed()
+        else:
+            self.check_the_job()
         self.check_executors_exit()
 
     # -- the cluster and the schedulers ---------------------------------------------------------
@@ -427,7 +484,10 @@ class ChaosRun:
         # A killed executor costs each of its chunks a failed attempt (TASK_FAILED from the
         # agent); no fault costs a chunk more than one attempt. A job that outlasts them all
         # needs one attempt more than there are faults.
-        argv += ["--max-attempts", str(len(self.plan.faults) + 1)]
+        argv += ["--max-attempts", str(self.max_attempts)]
+        if self.executor_python is not None:
+            argv += ["--executor-python", self.executor_python]
+            argv += ["--failover-timeout", str(BROKEN_FAILOVER_TIMEOUT)]
         with self.lock:
             if self.cancelled.is_set():
                 raise Cancelled
@@ -435,6 +495,10 @@ class ChaosRun:
             self.schedulers.append(scheduler)
         self.note(f"scheduler {name} started (pid {scheduler.pid})")
         return scheduler
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.plan.faults) + 1
 
     def running(self) -> list[Scheduler]:
         return [s for s in self.schedulers if s.process.poll() is None]
@@ -462,9 +526,22 @@ class ChaosRun:
     def job_over(self) -> bool:
         return self.progress() >= self.total or not self.running()
 
+    def launched(self) -> int:
+        assert self.store is not None
+        return len(self.store.list("tasks"))
+
     def wait_for_progress(self, fraction: float) -> bool:
         """Wait until ``fraction`` of the chunks are recorded; False if the job ends first.
-        Only the deadline bounds this wait: a job that stops moving is what it catches."""
+        Only the deadline bounds this wait: a job that stops moving is what it catches.
+        With a broken executor, results may never come: wait instead until the checkpoint
+        holds tasks, one more for each ``1 / agents`` of ``fraction`` (a round of launches)."""
+        if self.plan.broken:
+            wanted = 1 + int(fraction * self.plan.agents)
+            while self.running():
+                if self.launched() >= wanted:
+                    return True
+                self.sleep(POLL)
+            return False
         target = max(1, math.ceil(fraction * self.total))
         while True:
             done = self.progress()
@@ -517,8 +594,9 @@ class ChaosRun:
         self.cluster.restart_agent(victim, timeout=WAIT)
         # Step 3 checkpoints: its executors, on this agent too, outlive the agent's process,
         # and the restarted agent takes them back. Only the job's end (a TEARDOWN) ends them.
+        # A broken executor dies of its own accord meanwhile: only step 3's must survive.
         died = [p.pid for p in before if not alive(p)]
-        if died and not self.job_over():
+        if died and not self.job_over() and not self.plan.broken:
             self.fail(f"executors {died} did not survive the restart of agent {victim}")
         return f"restarted agent {victim}; it reregistered with {len(before)} executors kept"
 
@@ -669,6 +747,82 @@ class ChaosRun:
         if self.store.framework_id() is not None:
             self.fail(f"the checkpoint still names framework {self.store.framework_id()}")
 
+    def check_the_failed_job(self) -> None:
+        """A broken executor: no scheduler may print a result. Each one that was not killed
+        gives up (after taking over the failed job, for a standby) with an error, and one of
+        them at least with step 3's own, naming the chunk and quoting the executor's stderr.
+        Each scheduler counts a chunk's attempts afresh; it launches at most --max-attempts
+        failed and --max-losses lost tasks of it, so the checkpoint's tasks are bounded."""
+        assert self.store is not None
+        finished = [s for s in self.schedulers if s not in self.killed]
+        if not finished:
+            self.fail("every scheduler was killed: none ended the job")
+        gave_up = re.compile(
+            r"^error: chunk (\d+) failed \d+ times; the last attempt, chunk-\1-attempt-\d+ on "
+            r"agent \S+, ended with TASK_FAILED",
+            re.MULTILINE,
+        )
+        clear = []
+        for scheduler in finished:
+            code = scheduler.process.returncode
+            log = scheduler.log()
+            if code != 1:
+                self.fail(f"scheduler {scheduler.name} exited with {code}, not 1")
+            if bikeshare.summary(reference(self.plan.size)) in scheduler.stdout():
+                self.fail(f"scheduler {scheduler.name} printed the job's result")
+            if not re.search(r"^error: ", log, re.MULTILINE):
+                self.fail(f"scheduler {scheduler.name} exited without an error")
+            if gave_up.search(log) and self.plan.broken_stderr in log:
+                clear.append(scheduler.name)
+        if finished and not clear:
+            self.fail(
+                "no scheduler ended with step 3's error about a chunk that failed, quoting "
+                f"the executor's stderr ({self.plan.broken_stderr!r})"
+            )
+        else:
+            self.note(f"schedulers {clear} ended with the executor's stderr in their error")
+
+        tasks: Counter[int] = Counter()
+        for task_id in self.store.tasks():
+            match = TASK_ID.match(task_id)
+            if match is None:
+                self.fail(f"the checkpoint has a task {task_id!r} that is not step 3's")
+                continue
+            tasks[int(match["chunk"])] += 1
+        bound = (self.max_attempts + Settings().max_losses) * len(self.schedulers)
+        over = {chunk: n for chunk, n in tasks.items() if n > bound}
+        if over:
+            self.fail(f"chunks with more than {bound} tasks (chunk: tasks): {over}")
+        most = max(tasks.values(), default=0)
+        self.note(f"{sum(tasks.values())} tasks in the checkpoint, at most {most} of a chunk")
+
+        expected = reference(self.plan.size)["per_week"]
+        results = self.store.results()
+        wrong = sorted(c for c, r in results.items() if r.get("trips") != expected[c])
+        if wrong:
+            self.fail(f"the checkpoint's results of chunks {wrong} are not the chunks' own")
+        broken = range(self.total) if self.plan.broken == "always" else [self.plan.crash_week]
+        if any(chunk in results for chunk in broken):
+            self.fail(f"the checkpoint has results {sorted(results)} from a broken executor")
+
+    def check_the_framework_removed(self) -> None:
+        """Step 3 leaves a failed job's framework running, for a scheduler to take over; the
+        master removes it once its failover timeout has passed, and shuts its executors down."""
+        assert self.cluster is not None
+        cluster = self.cluster
+
+        def removed() -> bool:
+            with contextlib.suppress(NoLeader, OSError, ValueError):
+                return cluster.state()["frameworks"] == []
+            return False
+
+        try:
+            self.wait(removed, "the master to remove the framework", BROKEN_FAILOVER_TIMEOUT + WAIT)
+        except RunFailed as error:
+            self.fail(str(error))
+        else:
+            self.note("the master has removed the framework")
+
     def check_executors_exit(self) -> None:
         """The job tore its framework down: the agents shut its executors down, and they exit.
         The executors of agents whose process was killed are not told: they are left alone."""
@@ -735,7 +889,9 @@ class ChaosRun:
             )
             kill_all(left)
         # A check that saw nothing would pass: it must have seen the JVM and an executor.
-        kinds = {what: any(what in line for line in self.seen.values()) for what in LOOKED_FOR}
+        # An executor that always exits 1 lives too briefly to be seen for sure.
+        looked_for = LOOKED_FOR[:1] if self.plan.broken == "always" else LOOKED_FOR
+        kinds = {what: any(what in line for line in self.seen.values()) for what in looked_for}
         if not all(kinds.values()):
             self.fail(
                 f"the orphan check saw no process of {[k for k, v in kinds.items() if not v]}"
@@ -764,9 +920,15 @@ def agent_endpoint(pid: int) -> str | None:
     return None
 
 
-def run(seed: int, directory: Path, size: str | None = None, deadline: float = DEADLINE) -> Outcome:
+def run(
+    seed: int,
+    directory: Path,
+    size: str | None = None,
+    deadline: float = DEADLINE,
+    broken: str | None = None,
+) -> Outcome:
     directory.mkdir(parents=True, exist_ok=True)
-    return ChaosRun(plan(seed, size), directory, deadline).execute()
+    return ChaosRun(plan(seed, size, broken), directory, deadline).execute()
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -790,6 +952,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(bikeshare.SIZES),
         help=f"the job's dataset for every run (default: {BUSY_SIZE} for runs that kill "
         f"executors, {SIZE} for the others)",
+    )
+    parser.add_argument(
+        "--broken-executor",
+        choices=BROKEN,
+        help="run every job with a broken executor: one that always exits 1, or one that dies "
+        "on one chunk; the job must then end with step 3's error (default: step 3's executor)",
     )
     parser.add_argument(
         "--deadline",
@@ -819,6 +987,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = f"{args.runs} run{'s' if args.runs > 1 else ''} of step 3"
     if args.size:
         runs += f" ({args.size})"
+    if args.broken_executor:
+        runs += f" with a broken executor ({args.broken_executor})"
     print(
         f"chaos: {runs}, seeds {seeds[0]} to {seeds[-1]}, each within {args.deadline:g} s",
         flush=True,
@@ -827,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     started = time.monotonic()
     for seed in seeds:
-        outcome = run(seed, base / f"seed-{seed}", args.size, args.deadline)
+        outcome = run(seed, base / f"seed-{seed}", args.size, args.deadline, args.broken_executor)
         outcomes.append(outcome)
         print(outcome.line(), flush=True)
         if args.report or not outcome.ok:

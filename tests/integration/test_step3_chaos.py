@@ -7,6 +7,11 @@ framework torn down, and no process left once the cluster has stopped; a run tha
 deadline fails. A failure's message is the run's report: its seed, its faults with their
 times, its events and the tail of its schedulers' logs. Reproduce it with
 `python -m tests.integration.chaos --seed SEED`; `make chaos` runs 100 more seeds.
+
+A few more runs have a broken executor as well as the faults (`--broken-executor`): one that
+always exits 1, one that dies on one chunk. They must end with step 3's error quoting the
+executor's stderr, a bounded number of tasks in the checkpoint, the framework removed by the
+master and its executors gone, and no process left.
 """
 
 from __future__ import annotations
@@ -39,3 +44,25 @@ def test_a_chaos_run_ends_with_the_sequential_result_and_leaves_nothing(
     need_zookeeper()
     outcome = chaos.run(seed, tmp_path)
     assert outcome.ok, outcome.report()
+
+
+# Seeds whose faults differ: a scheduler restarted (ZooKeeper state), agents' processes killed
+# and restarted (directory state, two schedulers), the leading master killed, and an agent
+# restarted, another killed with its host, and an executor killed.
+BROKEN_SEEDS = [("always", 3), ("always", 5), ("one-chunk", 4), ("one-chunk", 6)]
+
+
+@pytest.mark.parametrize(("broken", "seed"), BROKEN_SEEDS)
+def test_a_chaos_run_with_a_broken_executor_ends_with_its_stderr_and_leaves_nothing(
+    broken: str, seed: int, tmp_path: Path
+) -> None:
+    need_zookeeper()
+    outcome = chaos.run(seed, tmp_path, broken=broken)
+    assert outcome.ok, outcome.report()
+    assert outcome.plan.broken == broken
+    assert any(fired.at is not None for fired in outcome.fired), outcome.report()
+
+
+def test_a_broken_executor_must_be_one_the_chaos_runs_know() -> None:
+    with pytest.raises(ValueError, match="unknown broken executor 'sometimes'"):
+        chaos.plan(0, broken="sometimes")
