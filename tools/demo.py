@@ -5,12 +5,14 @@ The step runs as its own process, exactly as a reader would run it by hand again
 With --failures (`make demo FAILURES=1`, step 3 only), the demo breaks things while the job
 runs: the scheduler crashes and is started again, then an agent restarts, an executor dies, an
 agent's process dies, an agent's whole machine dies, and the leading master dies, one after the
-other; the job must still end with the exact result.
+other; the job must still end with the exact result. The embedded cluster's own log is in
+build/demo-localmesos.log.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 import signal
 import subprocess
@@ -26,6 +28,12 @@ from localmesos import zookeeper
 from localmesos.cluster import LocalCluster
 from step3_failover.checkpoint import DirectoryStore
 from step3_failover.scheduler import EXECUTOR_ID
+from tools import ROOT
+
+# What the embedded masters and agents log, as a Mesos master and agent log to their own files:
+# the terminal shows the step's output only, and a line such as the master's "unknown to agent
+# during re-registration" warning, which depends on timing, does not land between the step's.
+CLUSTER_LOG = ROOT / "build" / "demo-localmesos.log"
 
 # Each step's package, and what it must be told besides --master and --size.
 STEPS = {1: "step1_scheduler", 2: "step2_executor", 3: "step3_failover"}
@@ -34,6 +42,16 @@ FAILOVER_STEP = 3  # the first step that survives its own crash; --failures need
 AGENTS = 2
 CRASH_AFTER = 0.15  # the first scheduler kills itself after this share of the chunks
 POLL = 0.05
+
+
+def log_cluster_to(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    cluster_log = logging.getLogger("localmesos")
+    cluster_log.addHandler(handler)
+    cluster_log.setLevel(logging.INFO)
+    cluster_log.propagate = False
 
 
 def say(text: str) -> None:
@@ -170,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         say(f"the leading master will not be killed: {missing}")
     masters = 2 if args.failures and not missing else 1
+    log_cluster_to(CLUSTER_LOG)
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="demo-state-") as directory,

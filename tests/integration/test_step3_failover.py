@@ -414,7 +414,8 @@ def test_an_executor_that_crashes_on_one_chunk_ends_the_job_with_its_stderr(
     # Chunk 2 crashes its executor every time; a chunk that shares the executor dies with it,
     # and may be the one that runs out of attempts first.
     assert re.search(r"error: chunk \d failed 3 times", log), log
-    assert "the executor died while it ran the chunk" in log, log
+    # Which of the two depends on whether that chunk had started when the executor crashed.
+    assert re.search(r"the executor (died while it ran|ended before it ran) the chunk", log), log
     assert "crashing on week 2, on purpose" in log, log
     assert len(DirectoryStore(state).tasks()) <= 3 * SMALL.weeks
 
