@@ -47,7 +47,7 @@ help:
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
 	@echo "make pymesos-tests pymesos 0.3.15's own unit tests against our http-parser (clones it from GitHub)"
-	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed)"
+	@echo "make chaos         step 3 under random kills: 100 seeded runs (RUNS=N, SEED=first seed, BROKEN=always|one-chunk)"
 	@echo "make bench         time the local cluster and the steps (see bench/README.md)"
 	@echo "make soak          the long reliability experiments of localmesos, with their figures"
 	@echo "make lock          re-pin requirements.lock and requirements-workshop.lock from pyproject.toml"
@@ -109,8 +109,10 @@ pymesos-tests: setup-dev
 	@$(BIN)/python -m tools.pymesos_tests $(if $(PYMESOS_SOURCE),--source $(PYMESOS_SOURCE))
 
 # More seeds than the 20 of `make test`; a failed run prints how to reproduce it (--seed).
+# BROKEN=always|one-chunk runs them with a broken executor too (--broken-executor).
 chaos: setup-dev
-	@$(BIN)/python -m tests.integration.chaos --runs $(or $(RUNS),100) $(if $(SEED),--seed $(SEED))
+	@$(BIN)/python -m tests.integration.chaos --runs $(or $(RUNS),100) $(if $(SEED),--seed $(SEED)) \
+		$(if $(BROKEN),--broken-executor $(BROKEN))
 
 # Prints figures against floors measured in the same run; not part of `make test`.
 bench: setup-dev
