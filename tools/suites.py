@@ -65,12 +65,14 @@ DEVCONTAINER_TESTS = "tests/unit/test_devcontainer.py"
 # The dev container schema from the specification's repository (MIT), kept as a test fixture.
 DEVCONTAINER_SCHEMA = ROOT / "tests" / "fixtures" / "devcontainer" / "devContainer.base.schema.json"
 
-# pytest-xdist, one worker per core. Every test starts its clusters on ports the OS picks, in
-# its own tmp_path, and looks only at the processes it started (its descendants, its tasks'
-# sessions, its own ZooKeeper config), so no test needs to run alone. worksteal: a chaos run or
-# the demo takes 10-60 s, most tests well under one, and an idle worker takes tests from a busy
-# one instead of waiting at the end.
-PARALLEL_TESTS = ("-n", "auto", "--dist", "worksteal")
+# pytest-xdist. Every test starts its clusters on ports the OS picks, in its own tmp_path, and
+# looks only at the processes it started (its descendants, its tasks' sessions, its own
+# ZooKeeper config), so no test needs to run alone. One worker more than there are cores: the
+# tests spend much of their time waiting on the cluster's timers, and on 2 cores a third worker
+# took pytest from 406 s to 324 s (2026-12-07, same commit, back to back). worksteal: a chaos
+# run or the demo takes 10-60 s, most tests well under one, and an idle worker takes tests from
+# a busy one instead of waiting at the end.
+PARALLEL_TESTS = ("-n", str((os.cpu_count() or 1) + 1), "--dist", "worksteal")
 # A notebook's cells run in order on one kernel: each notebook stays on one worker.
 PARALLEL_NOTEBOOKS = ("-n", "auto", "--dist", "loadfile")
 
