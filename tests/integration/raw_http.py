@@ -470,12 +470,8 @@ def command_task(task_id: str, agent_id: str, command: str) -> dict:
     }
 
 
-def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dict, list[dict]]:
-    """Accept the next offer with one command task and follow it to a terminal state,
-    acknowledging every update. Returns the offer used and the task's statuses."""
-    offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
-    offer = offers["offers"]["offers"][0]
-    task = command_task(task_id, offer["agent_id"]["value"], command)
+def accept_launch(sub: Subscription, offer: dict, task: dict) -> None:
+    """ACCEPT ``offer`` with one LAUNCH of ``task``; fails unless the master answers 202."""
     reply = sub.call(
         {
             "type": "ACCEPT",
@@ -488,8 +484,11 @@ def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dic
     )
     if reply.status != 202:
         raise AssertionError(f"ACCEPT answered {reply.status}: {reply.body!r}")
+
+
+def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
+    """The task's statuses, each acknowledged, up to the first whose state is in ``until``."""
     statuses = []
-    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
     while True:
         event = sub.stream.wait_for(
             lambda e: e["type"] == "UPDATE" and e["update"]["status"]["task_id"]["value"] == task_id
@@ -500,8 +499,18 @@ def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dic
             ack = sub.acknowledge(status)
             if ack.status != 202:
                 raise AssertionError(f"ACKNOWLEDGE answered {ack.status}: {ack.body!r}")
-        if status["state"] in terminal:
-            return offer, statuses
+        if status["state"] in until:
+            return statuses
+
+
+def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dict, list[dict]]:
+    """Accept the next offer with one command task and follow it to a terminal state,
+    acknowledging every update. Returns the offer used and the task's statuses."""
+    offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
+    offer = offers["offers"]["offers"][0]
+    accept_launch(sub, offer, command_task(task_id, offer["agent_id"]["value"], command))
+    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
+    return offer, follow_task(sub, task_id, terminal)
 
 
 def valid_uuid_bytes(value: str) -> bool:

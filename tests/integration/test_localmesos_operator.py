@@ -79,32 +79,6 @@ def echo_executor_task(task_id: str, agent_id: str, executor_id: str = "echo") -
     }
 
 
-def launch(sub: rh.Subscription, task: dict, offer: dict) -> None:
-    reply = sub.call(
-        {
-            "type": "ACCEPT",
-            "accept": {
-                "offer_ids": [offer["id"]],
-                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
-                "filters": {"refuse_seconds": 0},
-            },
-        }
-    )
-    assert reply.status == 202, reply.body
-
-
-def wait_update(sub: rh.Subscription, task_id: str, state: str) -> dict:
-    while True:
-        event = sub.stream.wait_for(
-            lambda e: e["type"] == "UPDATE" and e["update"]["status"]["task_id"]["value"] == task_id
-        )
-        status = event["update"]["status"]
-        if "uuid" in status:
-            assert sub.acknowledge(status).status == 202
-        if status["state"] == state:
-            return status
-
-
 # -- the master's SUBSCRIBE -------------------------------------------------------------------
 
 
@@ -306,8 +280,8 @@ def test_get_executors(cluster: LocalCluster) -> None:
     agent_id = cluster.agents[0]
     with rh.subscribe(cluster.master, rh.framework_info(name="executors")) as sub:
         offer = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")["offers"]["offers"][0]
-        launch(sub, echo_executor_task("held", offer["agent_id"]["value"]), offer)
-        wait_update(sub, "held", "TASK_RUNNING")
+        rh.accept_launch(sub, offer, echo_executor_task("held", offer["agent_id"]["value"]))
+        rh.follow_task(sub, "held", {"TASK_RUNNING"})
         executors = call(cluster.master, "GET_EXECUTORS")["executors"]
         [echo] = [
             e for e in executors if e["executor_info"]["framework_id"]["value"] == sub.framework_id

@@ -42,29 +42,7 @@ def launch(sub: rh.Subscription, task: dict) -> None:
     offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
     offer = offers["offers"]["offers"][0]
     task["agent_id"] = offer["agent_id"]
-    reply = sub.call(
-        {
-            "type": "ACCEPT",
-            "accept": {
-                "offer_ids": [offer["id"]],
-                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
-                "filters": {"refuse_seconds": 0},
-            },
-        }
-    )
-    assert reply.status == 202, reply.body
-
-
-def wait_state(sub: rh.Subscription, task_id: str, state: str) -> None:
-    while True:
-        event = sub.stream.wait_for(
-            lambda e: e["type"] == "UPDATE" and e["update"]["status"]["task_id"]["value"] == task_id
-        )
-        status = event["update"]["status"]
-        if "uuid" in status:
-            assert sub.acknowledge(status).status == 202
-        if status["state"] == state:
-            return
+    rh.accept_launch(sub, offer, task)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +59,7 @@ def running(cluster: LocalCluster) -> Iterator[Running]:
             {"name": "disk", "type": "SCALAR", "scalar": {"value": 10}},
         ]
         launch(sub, task)
-        wait_state(sub, "busy", "TASK_RUNNING")
+        rh.follow_task(sub, "busy", {"TASK_RUNNING"})
         agent_id = offer["agent_id"]["value"]
         agent = cluster.agent_url(agent_id).removeprefix("http://")
         yield Running(sub, agent, agent_id, "done", "busy")
@@ -349,7 +327,7 @@ def test_a_framework_with_nothing_left_on_an_agent_is_completed_there() -> None:
         # A new task brings it back among the running ones.
         task = rh.command_task("twice", "", "sleep 30")
         launch(sub, task)
-        wait_state(sub, "twice", "TASK_RUNNING")
+        rh.follow_task(sub, "twice", {"TASK_RUNNING"})
         assert sub.framework_id in ids("frameworks")
         assert sub.framework_id not in ids("completed_frameworks")
         assert sub.call({"type": "TEARDOWN"}).status == 202
