@@ -146,9 +146,13 @@ def likely_cause(scheduler: JobScheduler) -> str:
     last lines that the executor wrote to its stderr, read from its sandbox on the agent as
     step 1 reads a task's output."""
     gave_up = scheduler.gave_up
-    if gave_up is None or gave_up.reason not in EXECUTOR_ENDED:
+    if gave_up is None or gave_up.reason not in EXECUTOR_ENDED | {"REASON_RECONCILIATION"}:
         return ""  # the chunk's own error, in the executor's words, is in the message already
-    if gave_up.started:
+    if gave_up.reason == "REASON_RECONCILIATION":
+        # The master's answer restates the task's last state, not why: the update that said
+        # why went to the scheduler before us. The executor's stderr may still tell.
+        cause = "\nthe master's reconciliation answer does not say why the task ended"
+    elif gave_up.started:
         cause = "\nthe executor died while it ran the chunk"
     else:
         cause = (

@@ -275,6 +275,11 @@ def exited(agent: Agent, executor: Executor, status: int) -> None:
         "REASON_EXECUTOR_TERMINATED",
         "Executor terminated",
     )
+    # Mesos sends ExitedExecutorMessage in the same actor turn, while the tasks' updates still
+    # wait on the containerizer and the status update manager: the master frees the executor's
+    # resources before any of its tasks' and never offers them with the dead executor listed.
+    if not agent.recovering:  # a recovering agent has no master to tell yet
+        agent.master.send("executor_exited", agent.id, executor.framework_id, executor.id, status)
     for task_id in list(executor.tasks):
         agent_update(
             agent, executor, task_id, executor.termination_state, reason=reason, message=message
@@ -288,8 +293,6 @@ def exited(agent: Agent, executor: Executor, status: int) -> None:
         executor.framework_id,
         wait_status(status) if status >= 0 else "never started",
     )
-    if not agent.recovering:  # a recovering agent has no master to tell yet
-        agent.master.send("executor_exited", agent.id, executor.framework_id, executor.id, status)
 
 
 def kill_task(agent: Agent, executor: Executor, task_id: str, policy: dict | None) -> None:

@@ -1,7 +1,7 @@
 # Generated from step3_failover/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 70db96f51e6ce2dc
+# fingerprint: aca29777b2e9a4b5
 """Run the example job on a Mesos cluster, and survive the failures along the way.
 
 python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state
@@ -141,9 +141,13 @@ def likely_cause(scheduler: JobScheduler) -> str:
     last lines that the executor wrote to its stderr, read from its sandbox on the agent as
     step 1 reads a task's output."""
     gave_up = scheduler.gave_up
-    if gave_up is None or gave_up.reason not in EXECUTOR_ENDED:
+    if gave_up is None or gave_up.reason not in EXECUTOR_ENDED | {"REASON_RECONCILIATION"}:
         return ""  # the chunk's own error, in the executor's words, is in the message already
-    if gave_up.started:
+    if gave_up.reason == "REASON_RECONCILIATION":
+        # The master's answer restates the task's last state, not why: the update that said
+        # why went to the scheduler before us. The executor's stderr may still tell.
+        cause = "\nthe master's reconciliation answer does not say why the task ended"
+    elif gave_up.started:
         cause = "\nthe executor died while it ran the chunk"
     else:
         cause = (

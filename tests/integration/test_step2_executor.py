@@ -363,9 +363,11 @@ def test_a_killed_executor_fails_its_tasks_which_run_again_on_a_new_one(runner: 
     assert {executor_pid(s) for s in finished} == {second_pid}
     assert scheduler.attempts == dict.fromkeys(CHUNKS, 2)
     assert sorted(tap.launched(framework_id)) == sorted(FIRST_ATTEMPTS + SECOND_ATTEMPTS)
-    # The scheduler saw from the offers that the agent had no executor of ours any more.
+    # The scheduler saw from the offers that the agent had no executor of ours any more: the
+    # first offer used after the kill starts one (the retries may span more than one offer).
     starts = [o["starts_executor"] for o in scheduler.timeline.offers if o["tasks"]]
-    assert starts == [True, True]
+    assert starts[:2] == [True, True]
+    assert not any(starts[2:])
     assert climbs_to_the_end(scheduler.progress)
 
 

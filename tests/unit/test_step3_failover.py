@@ -704,6 +704,47 @@ def test_the_job_remembers_whether_the_task_that_made_it_give_up_ever_ran(tmp_pa
     assert scheduler.gave_up.agent_url == "http://agent.example:5051"
 
 
+AGENT = "http://agent.example:5051"
+
+
+@pytest.mark.parametrize(
+    ("reason", "started", "cause"),
+    [
+        ("REASON_EXECUTOR_TERMINATED", False, "the executor ended before it ran the chunk"),
+        ("REASON_EXECUTOR_TERMINATED", True, "the executor died while it ran the chunk"),
+        # A scheduler that took over learnt of the failure from the master's reconciliation
+        # answer, which has no message: the executor's stderr is all there is to go on.
+        ("REASON_RECONCILIATION", False, "the master's reconciliation answer does not say why"),
+    ],
+)
+def test_giving_up_on_an_executor_quotes_its_stderr(
+    monkeypatch: pytest.MonkeyPatch, reason: str, started: bool, cause: str
+) -> None:
+    read: list[tuple[str, str]] = []
+
+    def stderr(agent: str, framework_id: str) -> str:
+        read.append((agent, framework_id))
+        return "fetched\nfailing-python: cannot run -m step3_failover.executor\n"
+
+    monkeypatch.setattr(step3_main, "executor_stderr", stderr)
+    gave_up = step3_scheduler.GaveUp("chunk-2-attempt-3", "S0", AGENT, reason, started)
+    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0")
+    text = step3_main.likely_cause(scheduler)  # type: ignore[arg-type]
+    assert text.startswith("\n" + cause)
+    assert text.endswith(
+        "the end of its stderr on agent S0:\n"
+        "fetched\nfailing-python: cannot run -m step3_failover.executor"
+    )
+    assert read == [(AGENT, "F0")]
+
+
+def test_giving_up_on_the_chunks_own_error_adds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(step3_main, "executor_stderr", pytest.fail)
+    gave_up = step3_scheduler.GaveUp("chunk-2-attempt-3", "S0", AGENT, None, True)
+    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0")
+    assert step3_main.likely_cause(scheduler) == ""  # type: ignore[arg-type]
+
+
 def test_a_reconciled_finished_waits_for_its_result_from_the_agent(job: Job) -> None:
     scheduler = recovered_with_running_tasks(job)
     job.driver.clear()
