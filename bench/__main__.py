@@ -13,7 +13,16 @@ import sys
 import traceback
 from pathlib import Path
 
-MODULES = ["startup", "offers", "launch", "throughput", "allocation", "executors", "recovery"]
+MODULES = [
+    "startup",
+    "offers",
+    "launch",
+    "throughput",
+    "allocation",
+    "executors",
+    "recovery",
+    "operator_stream",
+]
 
 
 def _first(path: str, prefix: str) -> str:
