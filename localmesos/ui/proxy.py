@@ -557,6 +557,9 @@ def pump(
                 time.sleep(0.01)
             data = response.read1(PIECE)
             if not data:
+                if response.length:
+                    # The connection closed short of the Content-Length announced.
+                    raise http.client.IncompleteRead(b"", response.length)
                 stream.close()
                 return
             stream.send_bytes(data)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +22,8 @@ from typing import Any
 import pytest
 
 from localmesos.cluster import LocalCluster
-from localmesos.ui.proxy import Proxy
+from localmesos.ui.proxy import Proxy, split_address
+from localmesos.web import Limits
 from tests.conftest import ROOT
 from tests.integration import raw_http as rh
 from tests.integration.localmesos_procs import need_zookeeper
@@ -269,6 +272,42 @@ def test_an_agents_files_are_read_through_the_proxy(cluster: LocalCluster, proxy
     assert rh.get(proxy.address, f"{prefix}/monitor/statistics").status == 200
 
 
+def test_a_large_download_goes_through_at_the_clients_pace(
+    cluster: LocalCluster, static_dir: Path
+) -> None:
+    """20 MiB, more than the socket buffers hold, to a client that waits before it reads,
+    through a proxy whose streams may fall only 256 KiB behind: the proxy must slow its
+    reading of the agent down rather than drop the client."""
+    size = 20 * 1024 * 1024
+    with rh.subscribe(cluster.master) as sub:
+        _, statuses = rh.run_command_task(sub, "big-file", f"head -c {size} /dev/urandom > big.bin")
+    assert statuses[-1]["state"] == "TASK_FINISHED", statuses
+    agent_id = statuses[-1]["agent_id"]["value"]
+    limits = Limits(stream_bound=256 * 1024)
+    with Proxy(cluster.master, port=0, static_dir=static_dir, limits=limits) as p:
+        state = rh.get(p.address, f"/agent/{agent_id}/state").json()
+        directory = find_directory(state, "big-file")
+        assert directory, state
+        expected = Path(directory, "big.bin").read_bytes()
+        assert len(expected) == size
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.settimeout(rh.TIMEOUT)
+        sock.connect(split_address(p.address))
+        conn = rh.Connection.__new__(rh.Connection)
+        conn.sock, conn.buffer, conn.eof = sock, b"", False
+        with conn:
+            target = f"/agent/{agent_id}/files/download?path={directory}/big.bin"
+            conn.send(rh.encode_request("GET", target))
+            time.sleep(1.0)  # a slow client, not an assertion
+            reply = rh.read_reply(conn)
+        assert reply.status == 200
+        assert reply.chunked
+        assert reply.header("Content-Disposition") == "attachment; filename=big.bin"
+        assert len(reply.body) == size
+        assert reply.body == expected
+
+
 def test_an_unknown_agent_is_404(cluster: LocalCluster, proxy: Proxy) -> None:
     reply = rh.get(proxy.address, "/agent/no-such-agent-S9/files/read?path=/x")
     assert reply.status == 404
@@ -412,6 +451,36 @@ def test_a_credentialed_master_is_watched_with_the_proxys_credentials(
         finally:
             stream.close()
         assert rh.get(p.address, "/master/state").status == 200
+
+
+def test_a_source_that_breaks_off_breaks_the_clients_stream(static_dir: Path) -> None:
+    """A download cut short at the agent must not reach the client as a complete file."""
+
+    def short_agent(handler: BaseHTTPRequestHandler, server: Recorder) -> None:
+        if not handler.path.startswith("/files/download"):
+            fake_master(handler, server)
+            return
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        handler.send_header("Content-Length", str(4 * 1024 * 1024))
+        handler.end_headers()
+        handler.wfile.write(b"x" * (2 * 1024 * 1024))
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    with (
+        Recorder(short_agent) as fake,
+        Proxy(fake.address, port=0, static_dir=static_dir) as p,
+        rh.Connection(p.address) as conn,
+    ):
+        conn.send(rh.encode_request("GET", "/agent/A1/files/download?path=/x"))
+        head = rh.read_head(conn)
+        assert head.status == 200 and head.chunked
+        received = b""
+        with pytest.raises(rh.ProtocolError):
+            while (chunk := rh.read_chunk(conn)) is not None:
+                received += chunk
+        assert len(received) <= 2 * 1024 * 1024
 
 
 def test_a_redirect_to_the_leader_is_followed(cluster: LocalCluster, static_dir: Path) -> None:
