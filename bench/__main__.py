@@ -21,6 +21,7 @@ MODULES = [
     "allocation",
     "executors",
     "recovery",
+    "operator_stream",
     "room",
 ]
 

@@ -20,6 +20,7 @@ from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.link import SECRET_VARIABLE, shared_secret
 from localmesos.protocol import parse_duration
 from localmesos.resources import Resources
+from localmesos.ui.proxy import Proxy, check_master, parse_address, read_secret
 from localmesos.web import Limits
 from localmesos.zookeeper import ZooKeeper, ZooKeeperError
 
@@ -180,7 +181,8 @@ def parser() -> argparse.ArgumentParser:
         "electing a leader in ZooKeeper) and N agents that run tasks as local processes and "
         "speak the Mesos v1 HTTP APIs.",
         epilog="One part per process instead: `localmesos zookeeper`, `localmesos master "
-        "--zk URL`, `localmesos agents --zk URL` (each with --help).",
+        "--zk URL`, `localmesos agents --zk URL` (each with --help). The live page in front "
+        "of any master: `localmesos ui --master HOST:PORT`.",
     )
     p.add_argument(
         "--port",
@@ -276,10 +278,101 @@ def process_parser(command: str) -> argparse.ArgumentParser:
     return p
 
 
+def master_spec(text: str) -> str:
+    """`localmesos ui --master`: HOST:PORT (several, comma-separated), http://HOST:PORT or a
+    zk:// URL."""
+    if text.startswith("zk://"):
+        return zk_url(text)
+    try:
+        return ",".join(parse_address(part) for part in text.split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def ui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="localmesos ui",
+        description="The live page of a cluster, in front of any Mesos master (a real one, or "
+        "a localmesos): it serves the page and forwards the page's read-only calls to the "
+        "leading master and to its agents, so the browser needs to reach only this server.",
+    )
+    p.add_argument(
+        "--master",
+        type=master_spec,
+        required=True,
+        help="the master: HOST:PORT (or several, comma-separated), http://HOST:PORT, or "
+        "zk://HOST:PORT/PATH to follow the leader in ZooKeeper; a standby's redirects to the "
+        "leader are followed",
+    )
+    p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=port, default=5060, help="port to serve (default 5060; 0 = any free port)"
+    )
+    p.add_argument("--principal", help="HTTP Basic credentials sent with every forwarded call")
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="the principal's secret")
+    secret.add_argument(
+        "--secret-file", type=Path, help="a file whose first line is the principal's secret"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the proxy does")
+    return p
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    setup_logging(args.verbose)
+    if not http_limits_valid():
+        return 2
+    secret = args.secret
+    if args.secret_file is not None:
+        try:
+            secret = read_secret(args.secret_file)
+        except ValueError as error:
+            print(f"localmesos ui: {error}", file=sys.stderr)
+            return 2
+    if (args.principal is None) != (secret is None):
+        ui_parser().error("--principal and --secret (or --secret-file) go together")
+    proxy = Proxy(args.master, ip=args.ip, port=args.port, principal=args.principal, secret=secret)
+    stop = stop_on_signals()
+    try:
+        proxy.start()
+    except (ZooKeeperUnavailable, ZooKeeperError, TimeoutError) as error:
+        print(
+            f"localmesos ui: cannot follow the masters at {args.master}: {error}", file=sys.stderr
+        )
+        return 1
+    except OSError as error:
+        print(
+            f"localmesos ui: cannot listen on {args.ip}:{args.port}: {error.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        if not proxy.static_dir.is_dir():
+            print(
+                f"localmesos ui: the page's files are missing (no directory {proxy.static_dir}); "
+                "only the forwarded endpoints answer",
+                flush=True,
+            )
+        check_master(proxy, lambda line: print(f"localmesos ui: {line}", flush=True))
+        url = proxy.url
+        if args.ip in ("0.0.0.0", "::"):
+            # Every address of this machine: the loopback one works from here.
+            url = f"http://127.0.0.1:{proxy.server.port}"
+        where = f" (listening on {args.ip})" if url != proxy.url else ""
+        print(f"localmesos ui: open {url}{where}, the master at {args.master}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        proxy.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("zookeeper", "master", "agents"):
         return run_process(argv[0], process_parser(argv[0]).parse_args(argv[1:]))
+    if argv and argv[0] == "ui":
+        return run_ui(ui_parser().parse_args(argv[1:]))
     args = parser().parse_args(argv)
     if args.agents < 0:
         parser().error(f"argument --agents: must be 0 or more, not {args.agents}")

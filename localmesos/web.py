@@ -213,14 +213,18 @@ class EventStream:
     connection closes. A subscriber that falls `bound` bytes behind is disconnected.
     """
 
-    def __init__(self, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         self.headers = headers or {}
+        self.content_type = content_type
         self.on_close: Callable[[EventStream], None] | None = None
         self.bound = Limits.stream_bound
         self._events: deque[bytes] = deque()
         self._queued = 0  # bytes in _events
         self._lock = threading.Lock()
         self._closing = False
+        self._broken = False
         self.overflowed = False
         self.closed = False
         # What serving has copied into its writes; tests check that it is linear in what
@@ -235,7 +239,11 @@ class EventStream:
         self._pipe_lock = threading.Lock()
 
     def send(self, event: dict) -> None:
-        record = recordio(event)
+        self.send_bytes(recordio(event))
+
+    def send_bytes(self, record: bytes) -> None:
+        """Queue bytes already framed as the client expects them (a proxy passing on another
+        server's stream); they go out as one chunk."""
         with self._lock:
             if self._closing:
                 return
@@ -259,10 +267,25 @@ class EventStream:
             self._abort()
         self._wake()
 
+    @property
+    def backlog(self) -> int:
+        """Bytes queued and not yet written: a producer that can wait keeps it under `bound`."""
+        return self._queued
+
     def close(self) -> None:
         """End the stream after the events already sent."""
         with self._lock:
             self._closing = True
+        self._wake()
+
+    def abort(self) -> None:
+        """End the stream at once and without its last chunk, so that the client sees it cut
+        short rather than complete (a proxy whose source broke off)."""
+        with self._lock:
+            self._closing = self._broken = True
+            self._events.clear()
+            self._queued = 0
+        self._abort()
         self._wake()
 
     def _abort(self) -> None:
@@ -306,7 +329,7 @@ class EventStream:
         client, port = handler.client_address[:2]
         self._peer = f"{name} subscriber {client}:{port}"
         self._sock = sock
-        head = ["HTTP/1.1 200 OK", "Content-Type: application/json"]
+        head = ["HTTP/1.1 200 OK", f"Content-Type: {self.content_type}"]
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
         head += [f"{k}: {v}" for k, v in self.headers.items()]
         try:
@@ -319,7 +342,7 @@ class EventStream:
                     handler.wfile.write(piece)
                     continue
                 if self._closing:
-                    if chunked and not self.overflowed:
+                    if chunked and not self.overflowed and not self._broken:
                         handler.wfile.write(b"0\r\n\r\n")
                     break
                 readable, _, _ = select.select([sock, self._wake_r], [], [])

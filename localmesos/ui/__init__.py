@@ -1,0 +1,1 @@
+"""The live page of a cluster (static/) and `localmesos ui`, its proxy to any Mesos master."""
