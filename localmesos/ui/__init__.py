@@ -1,0 +1,1 @@
+"""The live page that every master serves at `/` (static files in `static/`)."""
