@@ -157,8 +157,8 @@ def test_the_page_follows_an_agent_a_task_its_sandbox_and_its_toggles(
     ui.wait_js(browser, "return document.documentElement.lang === 'en';", what="lang=en")
     after = browser.find_element("id", "h-agents").text
     assert (before, after) == ("Agentes", "Agents")
-    log_text = browser.find_element("css selector", "#event-log li .text").text
-    assert "joined" in log_text, log_text  # the log is written again in the new language
+    added = browser.find_element("css selector", '#event-log li[data-kind="AGENT_ADDED"] .text')
+    assert "joined" in added.text, added.text  # the log is written again in the new language
     theme = browser.execute_script("return document.documentElement.dataset.theme;")
     browser.find_element("id", "theme-toggle").click()
     other = {"light": "dark", "dark": "light"}[theme]

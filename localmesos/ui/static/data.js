@@ -356,6 +356,7 @@ export function applyState(state) {
     live.add(f.id);
     fw.used = flatScalars(f.used_resources);
     fw.offered = flatScalars(f.offered_resources);
+    fw.outstanding = (f.offers || []).length;
     for (const t of f.tasks || []) {
       const s = slot(t.slave_id, f.id);
       s.used = add(s.used, flatScalars(t.resources));
@@ -378,6 +379,7 @@ export function applyState(state) {
       fw.active = false;
       fw.used = { cpus: 0, mem: 0 };
       fw.offered = { cpus: 0, mem: 0 };
+      fw.outstanding = 0;
     }
   }
   model.allocation = allocation;

@@ -236,7 +236,8 @@ export function drawOffers(container) {
   const table = document.createElement("table");
   table.className = "totals";
   const head = table.createTHead().insertRow();
-  for (const text of [t("totals"), t("sent"), t("accepted"), t("declined"), t("rescinded")]) {
+  const columns = [t("totals"), t("sent"), t("accepted"), t("declined"), t("rescinded"), t("held")];
+  for (const text of columns) {
     const th = document.createElement("th");
     th.textContent = text;
     head.append(th);
@@ -253,16 +254,18 @@ export function drawOffers(container) {
       row.insertCell().textContent = String(totals[kind]);
       sum[kind] += totals[kind];
     }
+    // Offers held now, from /master/state (the metrics count them only in total).
+    row.insertCell().textContent = String(model.frameworks.get(id)?.outstanding || 0);
   }
   const all = body.insertRow();
   all.className = "sum";
   all.insertCell().textContent = "Σ";
-  for (const kind of ["sent", "accepted", "declined", "rescinded"]) all.insertCell().textContent = String(sum[kind]);
-  const note = document.createElement("p");
-  note.className = "help";
-  note.textContent = t("outstanding", model.outstandingOffers);
+  for (const kind of ["sent", "accepted", "declined", "rescinded"]) {
+    all.insertCell().textContent = String(sum[kind]);
+  }
+  all.insertCell().textContent = String(model.outstandingOffers);
   const wrap = document.createElement("div");
   wrap.className = "table-wrap";
   wrap.append(table);
-  container.replaceChildren(svg, wrap, note);
+  container.replaceChildren(svg, wrap);
 }

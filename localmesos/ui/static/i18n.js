@@ -20,7 +20,9 @@ const STRINGS = {
       "Por marco, el máximo entre CPU y memoria de lo asignado (usado + ofrecido) sobre el " +
       "total. DRF ofrece primero al marco con la cuota más baja.",
     offers: "Ofertas",
-    offersHelp: "Ofertas enviadas, aceptadas y rechazadas cada 5 s (métricas del maestro).",
+    offersHelp:
+      "Ofertas enviadas, aceptadas y rechazadas cada 5 s (métricas del maestro); pendientes: " +
+      "las que un marco tiene ahora sin contestar.",
     tasks: "Tareas",
     log: "Qué pasa",
     sandbox: "Sandbox de",
@@ -35,7 +37,7 @@ const STRINGS = {
     accepted: "aceptadas",
     declined: "rechazadas",
     rescinded: "retiradas",
-    outstanding: (n) => `${n} ofertas pendientes ahora`,
+    held: "pendientes",
     totals: "Totales",
     framework: "marco",
     minutesAgo: (m) => `hace ${m} min`,
@@ -110,7 +112,9 @@ const STRINGS = {
       "Per framework, the larger of CPUs and memory allocated (used + offered) over the total. " +
       "DRF offers first to the framework with the lowest share.",
     offers: "Offers",
-    offersHelp: "Offers sent, accepted and declined every 5 s (the master's metrics).",
+    offersHelp:
+      "Offers sent, accepted and declined every 5 s (the master's metrics); outstanding: those " +
+      "a framework holds now without an answer.",
     tasks: "Tasks",
     log: "What happens",
     sandbox: "Sandbox of",
@@ -125,7 +129,7 @@ const STRINGS = {
     accepted: "accepted",
     declined: "declined",
     rescinded: "rescinded",
-    outstanding: (n) => `${n} offers outstanding now`,
+    held: "outstanding",
     totals: "Totals",
     framework: "framework",
     minutesAgo: (m) => `${m} min ago`,
