@@ -275,12 +275,19 @@ def test_drf_shares_converge_and_a_killed_agent_shows(
     assert ui.console_errors(browser) == []
 
 
-def test_a_standby_sends_the_browser_to_the_leader(browser: Any) -> None:
+def test_a_standby_sends_the_browser_to_the_leader() -> None:
     # Every master serves the page; a standby's API calls would be redirected to the leader,
     # another origin, so the page follows /master/redirect before it asks for anything.
-    with LocalCluster(agents=1, masters=2) as cluster:
+    ui.browser_paths()
+    with (
+        LocalCluster(agents=1, masters=2) as cluster,
+        ui.open_browser(accept_language="en-GB,en") as browser,
+    ):
         standby = next(m for m in cluster.masters if m != cluster.leader)
         ui.load(browser, f"http://{standby}/")
         port = cluster.leader.rpartition(":")[2]
         assert browser.current_url.rstrip("/").endswith(f":{port}"), browser.current_url
         assert ui.console_errors(browser) == []
+        # A browser that prefers English gets the page in English.
+        assert browser.execute_script("return document.documentElement.lang;") == "en"
+        assert browser.find_element("id", "h-agents").text == "Agents"

@@ -224,6 +224,8 @@ async function followLeader() {
   // (http.cpp `Master::Http::redirect`), or answers 503 while no master leads.
   $("banner").textContent = t("notLeader");
   $("banner").hidden = false;
+  // Behind `localmesos ui` the proxy picks the master; leaving it would lose the agents.
+  if (window.MESOS_UI_MODE?.agents === "proxy") return;
   const last = Number(sessionStorage.getItem("localmesos-redirected") || 0);
   if (Date.now() - last < 10000) return; // not in a loop: the banner says enough
   try {

@@ -11,6 +11,7 @@ const HISTORY_MS = 5 * 60 * 1000; // the share chart's window
 const GONE_KEPT_MS = 2 * 60 * 1000; // a lost agent stays on screen, greyed, this long
 export const BUCKET_MS = 5000; // the offer chart's bar width
 const BUCKETS = 36;
+const MAX_TASKS = 3000;
 
 export function isTerminal(state) {
   return TERMINAL.has(state);
@@ -383,6 +384,13 @@ export function applyState(state) {
     }
   }
   model.allocation = allocation;
+  // A long session keeps only the latest ended tasks (the Map keeps them in arrival order).
+  if (model.tasks.size > MAX_TASKS) {
+    for (const [key, task] of model.tasks) {
+      if (model.tasks.size <= MAX_TASKS) break;
+      if (isTerminal(task.state)) model.tasks.delete(key);
+    }
+  }
   let total = { cpus: 0, mem: 0 };
   for (const s of state.slaves || []) total = add(total, flatScalars(s.resources));
   model.total = total;
