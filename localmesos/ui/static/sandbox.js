@@ -1,7 +1,8 @@
 // A task's sandbox: its stdout and stderr followed live through the agent's /files/read,
 // read by offset and length as Mesos's own web UI follows a file. The path is the agent's
-// virtual `/frameworks/F/executors/E/runs/latest` (slave.cpp attaches it to /files), so the
-// sandbox's real directory is not needed; a command task's executor ID is its task ID.
+// virtual `/frameworks/F/executors/E/runs/latest` (src/slave/paths.cpp
+// `getExecutorVirtualPath`, which the agent attaches to /files), so the sandbox's real
+// directory is not needed; a command task's executor ID is its task ID.
 
 import { model, shortAgent } from "./data.js";
 import { t } from "./i18n.js";
