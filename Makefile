@@ -56,7 +56,7 @@ help:
 setup: $(WORKSHOP_STAMP)
 
 # The maintainer's: Debian's packages when run as root (python3-venv, jekyll, html-proofer,
-# chromium, ZooKeeper), then the attendee's packages and the checks' tools.
+# chromium and its driver, ZooKeeper), then the attendee's packages and the checks' tools.
 setup-dev: debian-packages $(DEV_STAMP)
 
 .PHONY: debian-packages

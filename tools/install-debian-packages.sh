@@ -7,17 +7,17 @@ set -euo pipefail
 # python3-venv: Debian's python3 cannot create a venv without it.
 # jekyll and its plugins, html-proofer: the blog build and its link check.
 # zookeeper (not zookeeperd, which starts a system service on 2181): master and scheduler HA.
-# chromium: screenshots of the blog.
+# chromium: screenshots of the blog; chromium-driver: the live page's tests drive it (Selenium).
 packages=(
   python3-venv
   jekyll ruby-jekyll-feed ruby-jekyll-seo-tag ruby-jekyll-sitemap
   ruby-html-proofer
   zookeeper
-  chromium
+  chromium chromium-driver
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: not a Debian-like system; install jekyll (with feed, seo-tag, sitemap), html-proofer, zookeeper and chromium yourself, or the suites that need them will say so."
+  echo "setup: not a Debian-like system; install jekyll (with feed, seo-tag, sitemap), html-proofer, zookeeper, chromium and chromedriver yourself, or the suites that need them will say so."
   exit 0
 fi
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -67,10 +68,30 @@ READERS: dict[str, tuple[Callable[[Master, Request], Any], tuple[str, ...] | Non
 }
 
 
+# The live page's files (localmesos/ui/static), served as libprocess serves what a process
+# `provide`s (master.cpp `Master::initialize` provides the web UI: "" is index.html, "app" and
+# "assets" directories): any method, the body ignored, 404 for a name that is not a file.
+STATIC_DIR = Path(__file__).resolve().parent.parent / "ui" / "static"
+STATIC_PREFIX = "/ui/"
+# libprocess's mime.cpp says `application/x-javascript` and no charset; the page's scripts are
+# UTF-8 (Spanish text), so they say so, with today's JavaScript type.
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+}
+
 # Every path the master answers (each also under /master); anything else is 404. The
-# reliability tests send hostile bodies to each of these, so a new endpoint belongs here.
+# reliability tests send hostile bodies to each of these, so a new endpoint belongs here;
+# `/ui/index.html` stands for every file under `/ui/`.
 ENDPOINTS = frozenset(
     {
+        "/",
+        STATIC_PREFIX + "index.html",
         "/version",
         "/health",
         "/link",
@@ -89,6 +110,12 @@ def route(master: Master, request: Request) -> Response | EventStream:
     if path.startswith("/master/"):
         path = path[len("/master") :]
     path = path.rstrip("/") or "/"
+    if path == "/":
+        # Every master serves the page, leading or not (the web UI is a static asset in
+        # Mesos); the page's API calls go to the leader (`/master/redirect`).
+        return static_file("index.html")
+    if path.startswith(STATIC_PREFIX):
+        return static_file(path[len(STATIC_PREFIX) :])
     if path not in ENDPOINTS:
         # Also the `.json` aliases (`/state.json`...) that Mesos 1.8 removed (MESOS-4509):
         # libprocess finds no handler and answers 404 with no body.
@@ -132,6 +159,20 @@ def route(master: Master, request: Request) -> Response | EventStream:
         return Response.json(master.call(reader, master, request), jsonp=request.arg("jsonp"))
     except ValueError as error:
         return Response.text(400, str(error))
+
+
+def static_file(name: str) -> Response:
+    """One file of the page's directory by its plain name; anything else (a subdirectory, a
+    dot file, `..`, an encoded slash) is 404 with no body, as libprocess answers a missing
+    asset."""
+    plain = all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+    if not name or name.startswith(".") or not plain:
+        return Response(404)
+    path = STATIC_DIR / name
+    if not path.is_file():
+        return Response(404)
+    kind = STATIC_TYPES.get(path.suffix, "application/octet-stream")
+    return Response(200, path.read_bytes(), kind)
 
 
 def authenticate(master: Master, request: Request) -> str | Response | None:

@@ -451,6 +451,7 @@ class Master(Actor):
         for offer_id in decline.get("offer_ids", []):
             offer = framework.offers.get(offer_id["value"])
             if offer is not None:
+                framework.offer_counts["declined"] += 1  # only the offers still good
                 self._remove_offer(offer)
                 self.allocator.recover(framework.id, offer.agent_id, offer.resources, refuse)
 
@@ -480,6 +481,7 @@ class Master(Actor):
                 )
             return
         offers = [framework.offers[offer_id] for offer_id in offer_ids]
+        framework.offer_counts["accepted"] += len(offers)
         agent_id = offers[0].agent_id
         available = Resources()
         for offer in offers:
@@ -707,6 +709,7 @@ class Master(Actor):
                 offers.append(self.offer_json(offer, framework))
             if offers:
                 self.count("master/messages_offers", len(offers))
+                framework.offer_counts["sent"] += len(offers)  # `Master::offer`
                 framework.send({"type": "OFFERS", "offers": {"offers": offers}})
 
     def offer_json(self, offer: Offer, framework: Framework) -> dict:
@@ -750,6 +753,7 @@ class Master(Actor):
         if framework is not None:
             framework.offers.pop(offer.id, None)
             if rescind:
+                framework.offer_counts["rescinded"] += 1  # `Master::rescindOffer`
                 framework.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
 
     def _drop_offers(self, framework: Framework) -> None:

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 
 from localmesos.resources import Resources
 
+# What libprocess's `http::encode` (3rdparty/libprocess/src/http.cpp) percent-encodes besides
+# control and non-ASCII bytes: a list of reserved and unsafe characters, not an allow-list.
+ENCODED = frozenset('$&+,/:;=?@ "<>#%{}|\\^~[]`')
+
 if TYPE_CHECKING:
     from localmesos.master.master import Master
 
@@ -56,4 +60,20 @@ def snapshot(master: Master) -> dict:
         )
     for key, value in master.counters.items():
         gauges.setdefault(key, value)
+    for framework in master.frameworks.values():
+        # FrameworkMetrics (src/master/metrics.cpp), under `getFrameworkMetricPrefix`; a
+        # removed framework's metrics go with it.
+        prefix = f"master/frameworks/{encode(framework.info.get('name', ''))}/{framework.id}/"
+        for name, value in framework.offer_counts.items():
+            gauges[f"{prefix}offers/{name}"] = value
     return gauges
+
+
+def encode(text: str) -> str:
+    """libprocess's `http::encode` with no additional characters."""
+    return "".join(
+        "".join(f"%{b:02X}" for b in char.encode())
+        if char in ENCODED or ord(char) < 0x20 or ord(char) > 0x7F
+        else char
+        for char in text
+    )

@@ -116,6 +116,11 @@ class Framework:
     # has not subscribed yet. Not connected, not active, no offers, no failover timer
     # (`Master::recoverFramework`).
     recovered: bool = False
+    # FrameworkMetrics's offer counters (src/master/metrics.cpp): sent, accepted, declined,
+    # rescinded; they live and die with the framework, as its metrics do in Mesos.
+    offer_counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("sent", "accepted", "declined", "rescinded"), 0)
+    )
 
     @property
     def connected(self) -> bool:

@@ -1,1 +1,2 @@
-"""The live page of a cluster (static/) and `localmesos ui`, its proxy to any Mesos master."""
+"""The live page that every master serves at `/` (its static files are in `static/`), and
+`localmesos ui` (proxy.py), which serves it in front of any Mesos master."""

@@ -21,6 +21,8 @@ from urllib.parse import quote
 import pytest
 
 from localmesos.cluster import LocalCluster
+from localmesos.master import metrics
+from localmesos.master.http import STATIC_DIR
 from localmesos.web import MAX_BODY
 from tests.integration import raw_http as rh
 
@@ -790,6 +792,71 @@ def test_metrics_snapshot(cluster: LocalCluster, finished: Finished) -> None:
     assert metrics["master/slaves_active"] == 2
     # The fixture's two command tasks finished after it read the counter.
     assert metrics["master/tasks_finished"] >= finished.finished_before + 2
+
+
+def test_per_framework_offer_counters(cluster: LocalCluster, finished: Finished) -> None:
+    """FrameworkMetrics (src/master/metrics.cpp): every offer sent ends accepted, declined or
+    rescinded, or is still outstanding."""
+    snapshot = rh.get(cluster.master, "/metrics/snapshot").json()
+    prefix = f"master/frameworks/sandbox/{finished.framework_id}/offers/"
+    names = ("sent", "accepted", "declined", "rescinded")
+    counts = {name: snapshot[prefix + name] for name in names}
+    held = [f for f in cluster.state()["frameworks"] if f["id"] == finished.framework_id]
+    outstanding = len(held[0]["offers"])
+    assert counts["accepted"] == 2  # one offer for each of the fixture's two tasks
+    assert counts["rescinded"] == 0
+    assert counts["sent"] == counts["accepted"] + counts["declined"] + outstanding, counts
+
+
+def test_metric_names_encode_the_framework_name_as_libprocess_does() -> None:
+    # http::encode (3rdparty/libprocess/src/http.cpp) encodes a list of characters, so `!`,
+    # `(` and `*` stay as they are.
+    assert metrics.encode("bike share/2~(v1)!*") == "bike%20share%2F2%7E(v1)!*"
+    assert metrics.encode("año") == "a%C3%B1o"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/", "text/html; charset=utf-8"),
+        ("/master/", "text/html; charset=utf-8"),
+        ("/ui/index.html", "text/html; charset=utf-8"),
+        ("/ui/app.js", "text/javascript; charset=utf-8"),
+        ("/ui/mode.js", "text/javascript; charset=utf-8"),
+        ("/master/ui/style.css", "text/css; charset=utf-8"),
+    ],
+)
+def test_the_live_page_is_served(cluster: LocalCluster, path: str, kind: str) -> None:
+    reply = rh.get(cluster.master, path)
+    assert reply.status == 200, reply.text[:200]
+    assert reply.header("Content-Type") == kind
+    name = "index.html" if path in ("/", "/master/") else path.rsplit("/", 1)[1]
+    assert reply.body == (STATIC_DIR / name).read_bytes()
+
+
+def test_any_method_gets_the_page_as_libprocess_serves_assets(cluster: LocalCluster) -> None:
+    # `ProcessBase::consume(HttpEvent)` reads and drops the body of a request for an asset.
+    reply = rh.request(cluster.master, "POST", "/", b"{not json", {"Content-Type": "text/plain"})
+    assert (reply.status, reply.body) == (200, (STATIC_DIR / "index.html").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui",
+        "/ui/",
+        "/ui/nope.js",
+        "/ui/.hidden",
+        "/ui/../http.py",
+        "/ui/%2e%2e/http.py",
+        "/ui/..%2fhttp.py",
+        "/master/ui/static/app.js",
+        "/ui/app.js/x",
+    ],
+)
+def test_nothing_outside_the_page_files_is_served(cluster: LocalCluster, path: str) -> None:
+    reply = rh.get(cluster.master, path)
+    assert (reply.status, reply.body) == (404, b""), path
 
 
 def test_redirect_points_to_the_leader(cluster: LocalCluster) -> None:
