@@ -13,16 +13,16 @@ const STRINGS = {
     light: "Claro",
     agents: "Agentes",
     agentsHelp:
-      "Cada caja es un agente: sus CPU y su memoria, llenas por marco (usado: relleno; " +
+      "Cada caja es un agente: sus CPU y su memoria, llenas por framework (usado: relleno; " +
       "ofrecido: rayado). Lo discontinuo está libre.",
     shares: "Cuota dominante (DRF)",
     sharesHelp:
-      "Por marco, el máximo entre CPU y memoria de lo asignado (usado + ofrecido) sobre el " +
-      "total. DRF ofrece primero al marco con la cuota más baja.",
+      "Por framework, el máximo entre CPU y memoria de lo asignado (usado + ofrecido) sobre el " +
+      "total. DRF ofrece primero al framework con la cuota más baja.",
     offers: "Ofertas",
     offersHelp:
       "Ofertas enviadas, aceptadas y rechazadas cada 5 s (métricas del maestro); pendientes: " +
-      "las que un marco tiene ahora sin contestar.",
+      "las que un framework tiene ahora sin contestar.",
     tasks: "Tareas",
     log: "Qué pasa",
     sandbox: "Sandbox de",
@@ -39,7 +39,7 @@ const STRINGS = {
     rescinded: "retiradas",
     held: "pendientes",
     totals: "Totales",
-    framework: "marco",
+    framework: "framework",
     minutesAgo: (m) => `hace ${m} min`,
     now: "ahora",
     sandboxLink: "sandbox",
@@ -75,11 +75,11 @@ const STRINGS = {
       REASON_EXECUTOR_REGISTRATION_TIMEOUT: "su ejecutor no llegó a registrarse",
       REASON_INVALID_OFFERS: "la oferta ya no valía",
       REASON_TASK_KILLED_DURING_LAUNCH: "se mató al lanzarla",
-      REASON_FRAMEWORK_REMOVED: "su marco terminó",
+      REASON_FRAMEWORK_REMOVED: "su framework terminó",
       REASON_RECONCILIATION: "respuesta a una reconciliación",
     },
     ev: {
-      SUBSCRIBED: (n) => `Conectado al maestro (agentes: ${n.agents}, marcos: ${n.frameworks}, tareas: ${n.tasks}).`,
+      SUBSCRIBED: (n) => `Conectado al maestro (agentes: ${n.agents}, frameworks: ${n.frameworks}, tareas: ${n.tasks}).`,
       AGENT_ADDED: (a) => `Se une el agente ${a.name} (${a.host}).`,
       AGENT_REMOVED: (a) => `El agente ${a.name} se ha ido del clúster.`,
       AGENT_DISCONNECTED: (a) =>
@@ -87,10 +87,10 @@ const STRINGS = {
       AGENT_UNREACHABLE: (a) =>
         `El agente ${a.name} es inalcanzable; ${a.tasks === 1 ? "1 tarea perdida" : `${a.tasks} tareas perdidas`} o sin noticias.`,
       AGENT_BACK: (a) => `El agente ${a.name} vuelve a estar activo.`,
-      FRAMEWORK_ADDED: (f) => `El marco «${f.name}» se ha suscrito.`,
-      FRAMEWORK_UPDATED: (f) => `El marco «${f.name}» se ha vuelto a suscribir.`,
-      FRAMEWORK_REMOVED: (f) => `El marco «${f.name}» ha terminado.`,
-      TASK_ADDED: (k) => `El marco «${k.framework}» lanza la tarea ${k.task} en ${k.agent}.`,
+      FRAMEWORK_ADDED: (f) => `El framework «${f.name}» se ha suscrito.`,
+      FRAMEWORK_UPDATED: (f) => `El framework «${f.name}» se ha vuelto a suscribir.`,
+      FRAMEWORK_REMOVED: (f) => `El framework «${f.name}» ha terminado.`,
+      TASK_ADDED: (k) => `El framework «${k.framework}» lanza la tarea ${k.task} en ${k.agent}.`,
       TASK_UPDATED: (k) => `La tarea ${k.task} está ${k.state}${k.why ? ` (${k.why})` : ""}.`,
     },
   },
