@@ -174,6 +174,50 @@ def first_lines(process: subprocess.Popen, count: int, timeout: float = 60) -> l
     return found
 
 
+def test_agents_of_another_process_are_told_the_credentials(tmp_path: Path) -> None:
+    """`localmesos master` and `localmesos agents`, each with --credentials: the agents register
+    over /link (its own secret, untouched by the credentials) and ask for HTTP Basic too."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("alice s3cret\n")
+    env = {**environment(), "LOCALMESOS_LINK_SECRET": "room-test-link-secret"}
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> str:
+        process = subprocess.Popen(
+            localmesos(*args, "--credentials", str(credentials), "--work-dir", str(tmp_path)),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        started.append(process)
+        lines = first_lines(process, 1)
+        assert lines, f"{args[0]} exited with {process.poll()} before its ready line"
+        return lines[0]
+
+    try:
+        ready = start("master", "--port", "0")
+        match = re.search(r"master at http://(127\.0\.0\.1:\d+) ", ready)
+        assert match, ready
+        master = match.group(1)
+        ready = start("agents", "--master", master, "--agents", "1")
+        match = re.search(r"\(ports (\d+)\) registered", ready)
+        assert match, ready
+        agent = f"127.0.0.1:{match.group(1)}"
+        reply = rh.request(agent, "GET", "/state")
+        assert (reply.status, reply.all("WWW-Authenticate")) == (401, [AGENT_READONLY])
+        assert rh.request(agent, "GET", "/state", headers=GOOD).status == 200
+        slaves = rh.request(master, "GET", "/master/slaves", headers=GOOD).json()["slaves"]
+        assert [s["port"] for s in slaves] == [int(match.group(1))]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait(15)
+            assert process.stdout is not None
+            process.stdout.close()
+
+
 # -- the master's realms --------------------------------------------------------------------------
 
 MASTER_READS = [
