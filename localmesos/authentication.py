@@ -20,6 +20,7 @@ import ipaddress
 import socket
 from collections.abc import Mapping
 
+from localmesos import protocol
 from localmesos.web import Request, Response
 
 MASTER_READONLY = "mesos-master-readonly"
@@ -114,3 +115,12 @@ def advertised_ip(ip: str) -> str:
             return probe.getsockname()[0]
     except OSError:
         return "127.0.0.1"
+
+
+def advertised_hostname(ip: str) -> str:
+    """The hostname to tell others for the advertised ``ip``. On loopback, its reverse lookup,
+    as Mesos does ("localhost"); beyond it, the address itself, as Mesos with
+    `--hostname_lookup=false` (slave/flags.cpp, master/flags.cpp): the machines of a room
+    reach the address, but cannot be counted on to resolve this machine's name, and the
+    frameworks read sandboxes at the hostname that offers carry."""
+    return protocol.hostname_for(ip) if is_loopback(ip) else ip

@@ -167,7 +167,7 @@ class Agent(Actor):
         self.checkpointer = Checkpointer(self)
         self.death: str | None = None  # "process" (exit) or "host" (crash)
         self.master_info: dict | None = None
-        self.hostname = protocol.hostname_for(self.ip)
+        self.hostname = authentication.advertised_hostname(self.ip)
         self.server = Server(ip, port, functools.partial(route, self), name)
         # --fetcher_cache_dir: Mesos's default, <tmp>/mesos/fetch, is emptied by each agent
         # that starts; agents here share a work directory, so each has its own cache in it.

@@ -83,7 +83,7 @@ class Master(Actor):
         self.server = Server(flags.ip, flags.port, functools.partial(route, self), "master")
         # What agents and frameworks are told; bound to 0.0.0.0, a real address.
         self.ip = authentication.advertised_ip(flags.ip)
-        self.hostname = protocol.hostname_for(self.ip)
+        self.hostname = authentication.advertised_hostname(self.ip)
         # Leadership. HTTP threads read these two without going through the actor, because a
         # standby answers every request with them, and pymesos retries a 503 in a tight loop
         # (its process.py reconnects at once): a reference read is atomic, and a moment's

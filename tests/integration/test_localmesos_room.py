@@ -144,6 +144,11 @@ def test_the_room_on_the_machines_address_prints_the_offer_timeout(tmp_path: Pat
         )
         assert reply.status == 200
         assert reply.json()["flags"]["offer_timeout"] == "30secs"
+        # What the room's machines are told: this address, not a name they may not resolve.
+        auth = {"Authorization": basic("alice", "s3")}
+        slaves = rh.request(master, "GET", "/master/slaves", headers=auth).json()["slaves"]
+        assert [(a["hostname"], a["pid"].split("@")[1].split(":")[0]) for a in slaves] == [(ip, ip)]
+        assert rh.request(master, "GET", "/master/state", headers=auth).json()["hostname"] == ip
     finally:
         process.kill()
         process.wait(15)
