@@ -48,15 +48,10 @@ def task_json(master: Master, task: Task) -> dict:
 
 def framework_json(master: Master, framework: Framework) -> dict:
     info = framework.info
-    used = Resources()
-    for task in framework.tasks.values():
-        used = used + task.resources
+    # A terminal task waiting for its acknowledgement is still listed, but no longer uses
+    # anything: Mesos takes its resources back with the terminal update (`Master::updateTask`).
+    used, offered = framework_usage(master, framework)
     executors = framework_executors(master, framework.id)
-    for executor in executors:
-        used = used + executor.resources
-    offered = Resources()
-    for offer in framework.offers.values():
-        offered = offered + offer.resources
     result = {
         "id": framework.id,
         "name": info.get("name", ""),
