@@ -16,7 +16,7 @@ from pathlib import Path
 
 from localmesos.agent import gc
 from localmesos.authentication import ROOM_OFFER_TIMEOUT, check_bind, is_loopback
-from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
+from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LinkRefused, LocalCluster
 from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.link import SECRET_VARIABLE, shared_secret
 from localmesos.protocol import parse_duration
@@ -559,15 +559,21 @@ def serve(
 ) -> int:
     """Start ``cluster``, print its ready line (and ``notice`` after it), and run until
     SIGINT or SIGTERM."""
-    stop = stop_on_signals()
+    # While the cluster starts (its agents may wait to register), a signal interrupts it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
     try:
         cluster.start()
+    except KeyboardInterrupt:  # start() has stopped what it had started
+        print("localmesos: interrupted while starting", file=sys.stderr)
+        return 130
     except OSError as error:
         print(f"localmesos: cannot listen on {address}: {error.strerror}", file=sys.stderr)
         return 1
-    except (ZooKeeperError, ZooKeeperUnavailable, TimeoutError) as error:
+    except (ZooKeeperError, ZooKeeperUnavailable, TimeoutError, LinkRefused) as error:
         print(f"localmesos: {error}", file=sys.stderr)
         return 1
+    stop = stop_on_signals()
     try:
         print(ready(), flush=True)
         if notice is not None:
@@ -577,6 +583,10 @@ def serve(
     finally:
         cluster.stop()
     return 0
+
+
+def interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def stop_on_signals() -> threading.Event:

@@ -54,6 +54,10 @@ REGISTRATION_BACKOFF_FACTOR = 0.1
 REGISTRATION_RETRY_MAX = 1.0
 
 
+class LinkRefused(RuntimeError):
+    """The masters refuse an agent's messages: the two processes have different secrets."""
+
+
 class NoLeader(RuntimeError):
     """No master leads at the moment (during an election, or with every master dead)."""
 
@@ -335,8 +339,15 @@ class LocalCluster:
         agent = self._start_agent(
             resources or self.resources, f"agent-{len(self._agents) + 1}", Partition(), None
         )
-        if not agent.registered.wait(timeout):
-            raise TimeoutError(f"agent on port {agent.port} did not register within {timeout} s")
+        deadline = time.monotonic() + timeout
+        while not agent.registered.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            refused = getattr(agent.master, "refused", None)
+            if refused:
+                raise LinkRefused(f"agent on port {agent.port} cannot register: {refused}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"agent on port {agent.port} did not register within {timeout} s"
+                )
         assert agent.id is not None
         return agent.id
 

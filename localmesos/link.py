@@ -151,6 +151,8 @@ class HttpLink:
         self._monitors: dict[Any, Callable[[], None]] = {}
         self._watching = False
         self._severed = False
+        # Why the peer refuses our messages (a 401: another link secret), once it has.
+        self.refused: str | None = None
 
     @classmethod
     def to(cls, url: str, secret: str) -> HttpLink:
@@ -193,7 +195,15 @@ class HttpLink:
                 connection.request("POST", self._path, body, headers)
                 response = connection.getresponse()
                 response.read()
-                if response.status != 202:
+                if response.status == 401:
+                    if self.refused is None:
+                        self.refused = (
+                            f"{self.url} refuses this process's messages (401): it has another "
+                            "link secret; give both processes the same LOCALMESOS_LINK_SECRET, or "
+                            "run them as the same user (~/.localmesos/link-secret)"
+                        )
+                        log.error("link %s", self.refused)
+                elif response.status != 202:
                     log.warning("link %s: %d %s", self.url, response.status, response.reason)
             except (OSError, http.client.HTTPException) as error:
                 log.debug("link %s: dropping a message (%s)", self.url, error)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -303,3 +305,50 @@ def test_a_port_in_use_exits_1_with_a_clear_message(
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"127.0.0.1:{port}" in result.stderr
     assert "in use" in result.stderr
+
+
+# -- agents of another process ------------------------------------------------------------------
+
+
+def test_agents_with_another_link_secret_exit_1_saying_so(clis: list[Cli], tmp_path: Path) -> None:
+    cli = start(clis, "--agents", "0")
+    result = subprocess.run(
+        [str(LOCALMESOS), "agents", "--master", cli.master, "--work-dir", str(tmp_path)],
+        env={**os.environ, "LOCALMESOS_LINK_SECRET": "not-the-masters"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("localmesos: agent on port "), result.stderr
+    assert "refuses this process's messages (401)" in last
+    assert "LOCALMESOS_LINK_SECRET" in last
+    assert "Traceback" not in result.stderr
+
+
+def test_a_signal_interrupts_agents_that_wait_to_register(tmp_path: Path) -> None:
+    with socket.socket() as nobody:  # a master address where nothing answers
+        nobody.bind(("127.0.0.1", 0))
+        port = nobody.getsockname()[1]
+    work_dir = tmp_path / "work"
+    process = subprocess.Popen(
+        [str(LOCALMESOS), "agents", "--master", f"127.0.0.1:{port}", "--work-dir", str(work_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Once its work dir exists, the cluster is starting (its signal handlers are in
+        # place): its agent waits for a registration that never comes.
+        deadline = time.monotonic() + 30
+        while not work_dir.exists() and process.poll() is None:
+            assert time.monotonic() < deadline, "the cluster never made its work dir"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "localmesos: interrupted while starting"
