@@ -838,11 +838,14 @@ def main(argv: list[str] | None = None) -> int:
         # pymesos hands an error in its event thread to the main thread. The driver was built
         # with failover=True, so the framework is still there.
         logging.getLogger("step3_failover").debug("traceback", exc_info=True)
-        hint = ""
-        if "HTTP 401" in str(error):  # pymesos's words when the master refuses our SUBSCRIBE
-            hint = "; the master wants a valid --principal and --secret (a workshop room's)"
-        print(f"error: pymesos's thread stopped after an error: {error!r}{hint}", file=sys.stderr)
-        print(f"note: {resume}", file=sys.stderr)
+        refused = "HTTP 401" in str(error)  # pymesos's words when the master refuses SUBSCRIBE
+        hint = "; the master wants a valid --principal and --secret (a workshop room's)"
+        print(
+            f"error: pymesos's thread stopped after an error: {error!r}{hint if refused else ''}",
+            file=sys.stderr,
+        )
+        if not refused:  # refused, this run subscribed nothing that could keep running
+            print(f"note: {resume}", file=sys.stderr)
         return 1
     result = scheduler.result()
     chart = bikeshare.chart(

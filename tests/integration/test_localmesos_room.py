@@ -456,3 +456,17 @@ def test_step3_reads_a_failed_executors_stderr_from_a_room(
         assert "the executor ended before it ran the chunk" in log, log
         assert "could not be read" not in log, log
         assert "failing-python: cannot run -m step3_failover.executor" in log, log
+
+
+def test_step3_without_credentials_is_refused_and_promises_nothing(
+    schedulers: Schedulers, tmp_path: Path
+) -> None:
+    """Refused, it subscribed nothing: no note that a framework keeps running."""
+    with LocalCluster(agents=1, credentials=ALICE, allocation_interval=0.1) as cluster:
+        argv = ["--master", cluster.master, "--state", str(tmp_path / "state")]
+        a = schedulers.start("a", *argv, "--size", "small", "--quiet")
+        assert a.wait(90) == 1, a.log()
+        log = a.log()
+        assert "the master wants a valid --principal and --secret" in log, log
+        assert "note:" not in log, log
+        assert cluster.state()["frameworks"] == []
