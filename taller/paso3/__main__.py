@@ -1,7 +1,7 @@
 # Generated from step3_failover/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 14df1807d82f5d57
+# fingerprint: c0a82492dfd230e9
 """Run the example job on a Mesos cluster, and survive the failures along the way.
 
 python -m taller.paso3 --master 127.0.0.1:5050 --state build/step3-state
@@ -824,11 +824,14 @@ def main(argv: list[str] | None = None) -> int:
         # pymesos hands an error in its event thread to the main thread. The driver was built
         # with failover=True, so the framework is still there.
         logging.getLogger("taller.paso3").debug("traceback", exc_info=True)
-        hint = ""
-        if "HTTP 401" in str(error):  # pymesos's words when the master refuses our SUBSCRIBE
-            hint = "; the master wants a valid --principal and --secret (a workshop room's)"
-        print(f"error: pymesos's thread stopped after an error: {error!r}{hint}", file=sys.stderr)
-        print(f"note: {resume}", file=sys.stderr)
+        refused = "HTTP 401" in str(error)  # pymesos's words when the master refuses SUBSCRIBE
+        hint = "; the master wants a valid --principal and --secret (a workshop room's)"
+        print(
+            f"error: pymesos's thread stopped after an error: {error!r}{hint if refused else ''}",
+            file=sys.stderr,
+        )
+        if not refused:  # refused, this run subscribed nothing that could keep running
+            print(f"note: {resume}", file=sys.stderr)
         return 1
     result = scheduler.result()
     chart = bikeshare.chart(
