@@ -102,11 +102,13 @@ def test_a_room_of_30_frameworks_on_the_page(browser: Any, tmp_path: Path) -> No
         batches = []
         for i in range(FRAMEWORKS):
             # Holders of different sizes, so that the shares differ from one another and
-            # from 0 while they run.
+            # from 0 while they run; half of them hold more memory than CPU, in share.
+            cpus, mem = (0.02 * (1 + i % 10), 16.0) if i % 2 else (0.01, 32.0 * (1 + i % 5))
             hold = TaskSpec(
                 f"f{i:02d}-hold",
                 f"while [ ! -e {release} ]; do sleep 0.5; done",
-                cpus=0.02 * (1 + i % 10),
+                cpus=cpus,
+                mem=mem,
             )
             quick = [TaskSpec(f"f{i:02d}-t{j}", "true") for j in range(QUICK_TASKS)]
             batches.append(
