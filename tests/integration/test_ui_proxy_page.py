@@ -1,11 +1,15 @@
-"""The live page served by `localmesos ui` (localmesos/ui/proxy.py) in front of a LocalCluster,
-in headless Chromium: it gets ready, shows a task, and follows the task's sandbox through the
-proxy's `/agent/<id>/files/read` on its own origin, never the agent's address."""
+"""The live page served by `localmesos ui` (localmesos/ui/proxy.py), in headless Chromium: in
+front of a LocalCluster it gets ready, shows a task, and follows the task's sandbox through the
+proxy's `/agent/<id>/files/read` on its own origin, never the agent's address; in front of a
+master that wants credentials (a small fake one, answering 401 and then 403 to everything) it
+says so in one line."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +90,67 @@ def test_the_page_through_localmesos_ui_reads_the_sandbox_through_it(
             release.touch()
             batch.close()
         assert ui.console_errors(browser) == []
+
+
+class Refusing(ThreadingHTTPServer):
+    """A master that answers every request with ``status``, as one started with
+    --authenticate_http_readonly answers a browser without credentials. Its 401 has no
+    WWW-Authenticate: with one, a browser asks the person for credentials first (headless
+    Chromium waits on that prompt for ever), and the page sees the 401 only once they cancel,
+    which is the case this stands for."""
+
+    def __init__(self) -> None:
+        self.status = 401
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = self.server.status  # type: ignore[attr-defined]
+                body = b"Unauthorized" if status == 401 else b"Forbidden"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_a_master_that_wants_credentials_is_named_in_one_line(browser: Any) -> None:
+    server = Refusing()
+    try:
+        with Proxy(server.address, port=0) as proxy:
+            browser.get(f"{proxy.url}/")
+            for status in (401, 403):
+                server.status = status
+                ui.wait_js(
+                    browser,
+                    "return document.documentElement.dataset.refused === arguments[0];",
+                    str(status),
+                    what=f"html[data-refused={status}]",
+                )
+                banner = browser.find_element("id", "banner")
+                assert banner.is_displayed()
+                assert f"HTTP {status}" in banner.text and "\n" not in banner.text, banner.text
+            assert "localmesos ui --principal" not in banner.text  # 403: the wrong ones
+            server.status = 401
+            ui.wait_js(
+                browser,
+                "return document.documentElement.dataset.refused === '401';",
+                what="html[data-refused=401] again",
+            )
+            assert "localmesos ui --principal" in browser.find_element("id", "banner").text
+            # Nothing to show: the page never says it is live.
+            assert browser.execute_script("return document.documentElement.dataset.ready;") is None
+    finally:
+        server.shutdown()
+        server.server_close()
