@@ -28,7 +28,7 @@ COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup setup-dev check-env wheelhouse demo test test-pythons pymesos-tests chaos bench soak lab
-.PHONY: notebooks blog cluster-up cluster-down lock clean
+.PHONY: notebooks ui-shots blog cluster-up cluster-down lock clean
 
 help:
 	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
@@ -43,6 +43,7 @@ help:
 	@echo "make setup-dev     what 'make test' needs: setup, the checks' tools and Debian's packages"
 	@echo "make lab           Jupyter on notebooks/"
 	@echo "make notebooks     re-run the notebooks and save their outputs (then commit them)"
+	@echo "make ui-shots      re-take the step 1 post's screenshots of the live page (then commit them)"
 	@echo "make blog          serve the blog on http://127.0.0.1:4000"
 	@echo "make cluster-up    start the real Mesos cluster (docker compose); cluster-down stops it"
 	@echo "make test-pythons  install pymesos and run its parser test on Python 3.11, 3.12 and 3.13"
@@ -129,6 +130,10 @@ lab: setup
 notebooks: setup-dev
 	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.record_timing=False *.ipynb
+
+# The live page during notebook 01's two frameworks, for the step 1 post: assets/img/paso-1/.
+ui-shots: setup-dev
+	$(BIN)/python -m tools.ui_shots
 
 blog: debian-packages
 	@command -v jekyll >/dev/null || { echo "blog: jekyll is missing; 'make setup-dev' installs it on Debian as root"; exit 1; }

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from localmesos.agent import gc
+from localmesos.authentication import ROOM_OFFER_TIMEOUT, check_bind, is_loopback
 from localmesos.cluster import DEFAULT_RESOURCES, ZK_SESSION_TIMEOUT, LocalCluster
 from localmesos.election import ZooKeeperUnavailable, parse_zk_url
 from localmesos.link import SECRET_VARIABLE, shared_secret
@@ -136,18 +137,26 @@ def add_master_options(p: argparse.ArgumentParser) -> None:
         help="how long an agent whose process exited may take to reregister while it still "
         "answers pings (recovering) before it is marked unreachable (default 20secs)",
     )
-    p.add_argument(
-        "--credentials",
-        type=Path,
-        help="require HTTP basic authentication from frameworks (Mesos format)",
-    )
+    add_credentials_option(p)
     p.add_argument(
         "--offer-timeout",
         type=offer_timeout,
         default=None,
         help="rescind offers left unanswered this long, so that a framework that stops "
-        "answering cannot hold the cluster (default: never, as Mesos; set it when several "
-        "frameworks share the cluster)",
+        "answering cannot hold the cluster (default: never, as Mesos; "
+        f"{ROOM_OFFER_TIMEOUT:g}secs with an --ip other than loopback, a room's cluster)",
+    )
+
+
+def add_credentials_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="principals and secrets (Mesos's format: JSON or one 'principal secret' per "
+        "line); with it every endpoint but /health, /version and the executors' API requires "
+        "HTTP Basic with one of them, as Mesos with --authenticate_http_*; required with an "
+        "--ip other than loopback",
     )
 
 
@@ -271,6 +280,7 @@ def process_parser(command: str) -> argparse.ArgumentParser:
             help=f'each agent\'s resources (default "{DEFAULT_RESOURCES}")',
         )
         add_agent_options(p)
+        add_credentials_option(p)
     if command != "zookeeper":
         p.add_argument("--ip", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--work-dir", type=Path, help="default: a temporary directory")
@@ -383,11 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     if not http_limits_valid():
         return 2
-    try:
-        credentials = read_credentials(args.credentials) if args.credentials else None
-    except ValueError as error:
-        print(f"localmesos: {error}", file=sys.stderr)
-        return 2
+    credentials = room_credentials(args)
+    if isinstance(credentials, int):
+        return credentials
+    room = room_notice(args)
     cluster = LocalCluster(
         args.agents,
         masters=args.masters,
@@ -421,7 +430,40 @@ def main(argv: list[str] | None = None) -> int:
             f"work dir {cluster.work_dir})"
         )
 
-    return serve(cluster, ready, f"{args.ip}:{args.port}")
+    def room_ports() -> str:
+        # Attendees' schedulers reach the master, and the agents to read sandboxes.
+        ports = [m.split(":")[-1] for m in cluster.masters] + [str(a.port) for a in cluster._agents]
+        return f"{room}; open TCP ports {', '.join(ports)} to the room"
+
+    return serve(cluster, ready, f"{args.ip}:{args.port}", room_ports if room else None)
+
+
+def room_credentials(args: argparse.Namespace) -> dict[str, str] | int | None:
+    """The --credentials read, or the exit status after saying why they cannot be used: an
+    unreadable file, or none with an --ip that other machines reach."""
+    try:
+        credentials = read_credentials(args.credentials) if args.credentials else None
+        check_bind(args.ip, credentials, "--credentials", "--credentials FILE")
+    except ValueError as error:
+        print(f"localmesos: {error}", file=sys.stderr)
+        return 2
+    return credentials
+
+
+def room_notice(args: argparse.Namespace) -> str | None:
+    """With an --ip other than loopback (a room: other machines' frameworks share this
+    cluster), offers expire unless --offer-timeout says otherwise; the line that says so."""
+    if is_loopback(args.ip):
+        return None
+    given = args.offer_timeout is not None
+    if not given:
+        args.offer_timeout = ROOM_OFFER_TIMEOUT
+    return (
+        f"localmesos: room mode: HTTP Basic required (--credentials); offers unanswered for "
+        f"{args.offer_timeout:g} s are rescinded"
+        + ("" if given else " (--offer-timeout, default in a room)")
+        + ", so that a stalled framework cannot hold the agents"
+    )
 
 
 def run_process(command: str, args: argparse.Namespace) -> int:
@@ -438,14 +480,11 @@ def run_process(command: str, args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"localmesos: cannot read the link secret: {error}", file=sys.stderr)
         return 2
-    credentials = None
-    if command == "master" and args.credentials:
-        try:
-            credentials = read_credentials(args.credentials)
-        except ValueError as error:
-            print(f"localmesos: {error}", file=sys.stderr)
-            return 2
+    credentials = room_credentials(args)
+    if isinstance(credentials, int):
+        return credentials
     if command == "master":
+        room = room_notice(args)
         cluster = LocalCluster(
             0,
             masters=1,
@@ -467,7 +506,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
             where = f"in the election at {args.zk}" if args.zk else "alone (no --zk)"
             return f"localmesos: master at http://{cluster.masters[0]} {where}"
 
-        return serve(cluster, ready, f"{args.ip}:{args.port}")
+        return serve(cluster, ready, f"{args.ip}:{args.port}", (lambda: room) if room else None)
     cluster = LocalCluster(
         args.agents,
         masters=0,
@@ -476,6 +515,7 @@ def run_process(command: str, args: argparse.Namespace) -> int:
         resources=args.resources,
         work_dir=args.work_dir,
         link_secret=link_secret,
+        credentials=credentials,
         gc_delay=args.gc_delay,
         gc_disk_headroom=args.gc_disk_headroom,
         disk_watch_interval=args.disk_watch_interval,
@@ -511,8 +551,14 @@ def serve_zookeeper(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(cluster: LocalCluster, ready: Callable[[], str], address: str) -> int:
-    """Start ``cluster``, print its ready line, and run until SIGINT or SIGTERM."""
+def serve(
+    cluster: LocalCluster,
+    ready: Callable[[], str],
+    address: str,
+    notice: Callable[[], str] | None = None,
+) -> int:
+    """Start ``cluster``, print its ready line (and ``notice`` after it), and run until
+    SIGINT or SIGTERM."""
     stop = stop_on_signals()
     try:
         cluster.start()
@@ -524,6 +570,8 @@ def serve(cluster: LocalCluster, ready: Callable[[], str], address: str) -> int:
         return 1
     try:
         print(ready(), flush=True)
+        if notice is not None:
+            print(notice(), flush=True)
         while not stop.wait(0.5):
             pass
     finally:

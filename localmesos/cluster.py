@@ -33,6 +33,7 @@ from typing import Any
 
 from localmesos.agent import EXECUTOR_REGISTRATION_TIMEOUT, STATUS_UPDATE_RETRY, Agent, gc
 from localmesos.agent.recovery import EXECUTOR_REREGISTRATION_TIMEOUT
+from localmesos.authentication import check_bind
 from localmesos.link import HttpLink, LocalLink, Partition, master_link_url, new_secret
 from localmesos.master import Master, MasterFlags, readonly
 from localmesos.master.models import AGENT_REREGISTER_TIMEOUT, validate_offer_timeout
@@ -122,6 +123,8 @@ class LocalCluster:
             if not value > 0:
                 raise ValueError(f"{name} must be more than 0 seconds, not {value!r}")
         validate_offer_timeout(offer_timeout)
+        # No test-only way around it: tests bind 127.0.0.1, or give credentials.
+        check_bind(ip, credentials, "credentials", "credentials={principal: secret}")
         gc.validate(gc_delay, gc_disk_headroom, disk_watch_interval)
         self._gc_options: dict[str, Any] = {
             "gc_delay": gc_delay,
@@ -286,7 +289,7 @@ class LocalCluster:
         if self.links == "http":
             return HttpLink.to(master_link_url(f"{ip}:{port}"), self.link_secret)
         for master in self._masters:
-            if master.server.port == port and master.flags.ip == ip:
+            if master.server.port == port and master.ip == ip:
                 return LocalLink(master, partition=partition)
         raise LookupError(f"master {master_info.get('pid')} is not in this process")
 
@@ -376,6 +379,7 @@ class LocalCluster:
             registration_retry_max=REGISTRATION_RETRY_MAX,
             agent_id=agent_id,
             link_secret=self.link_secret,
+            credentials=self._flags.credentials,
             **self._gc_options,
             **options,
         )

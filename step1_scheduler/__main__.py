@@ -2,6 +2,7 @@
 
 python -m step1_scheduler --master 127.0.0.1:5050
 python -m step1_scheduler --master zk://127.0.0.1:2181/mesos --size small
+python -m step1_scheduler --master 192.168.1.10:5050 --principal ana --secret ...  # a room
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import re
 import sys
 import time
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 import jobs
 from jobs import bikeshare
+from step1_scheduler.sandbox import Credential
 from step1_scheduler.scheduler import JobScheduler, Settings
 
 # Where the agents find the `jobs` package by default: this checkout. That is right when the
@@ -32,14 +35,19 @@ class JobError(Exception):
 
 
 # ANCHOR: framework
-def framework_info() -> dict:
-    return {
+def framework_info(credential: Credential | None = None) -> dict:
+    info = {
         "user": getpass.getuser(),  # the agents run our tasks as this user (if they switch users)
         "name": "step1: bike-share trips",
         # Step 1 does not survive its own failure (step 3 will): with no failover timeout, the
         # master kills our tasks and forgets the framework as soon as we disconnect.
         "failover_timeout": 0.0,
     }
+    if credential is not None:
+        # A cluster that authenticates frameworks (a workshop room) checks that this is the
+        # principal we authenticated as.
+        info["principal"] = credential.principal
+    return info
 
 
 # ANCHOR_END: framework
@@ -58,7 +66,16 @@ def run(
         delay=0.1,
     )
     scheduler = JobScheduler(settings, on_progress=lambda done, total: bar.update(1))
-    driver = MesosSchedulerDriver(scheduler, framework_info(), master, use_addict=True)
+    credential = settings.credential
+    driver = MesosSchedulerDriver(
+        scheduler,
+        framework_info(credential),
+        master,
+        use_addict=True,
+        # Sent with every call (HTTP Basic); None for a cluster that does not ask.
+        principal=credential.principal if credential else None,
+        secret=credential.secret if credential else None,
+    )
     started = time.monotonic()
     try:
         driver.start()  # pymesos talks to the master on its own thread from here on
@@ -142,6 +159,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         "%(default)s; on the compose cluster: /taller)",
     )
     parser.add_argument(
+        "--principal",
+        default=os.environ.get("MESOS_PRINCIPAL") or None,
+        metavar="NAME",
+        help="who we are to a cluster that authenticates frameworks, as a workshop room's "
+        "does (default: $MESOS_PRINCIPAL)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("MESOS_SECRET") or None,
+        help="the principal's secret (default: $MESOS_SECRET, which keeps it out of the "
+        "shell's history)",
+    )
+    parser.add_argument(
         "--connect-timeout",
         type=float,
         default=10.0,
@@ -183,6 +213,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             )
     if args.max_attempts < 1:
         parser.error(f"--max-attempts must be 1 or more, not {args.max_attempts}")
+    if (args.principal is None) != (args.secret is None):
+        parser.error("--principal and --secret go together ($MESOS_PRINCIPAL, $MESOS_SECRET)")
     weeks = bikeshare.SIZES[args.size].weeks
     if args.fail_chunk is not None and not 0 <= args.fail_chunk < weeks:
         parser.error(
@@ -196,6 +228,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         task_python=args.task_python,
         task_pythonpath=args.task_pythonpath,
         fail_chunk=args.fail_chunk,
+        credential=None if args.principal is None else Credential(args.principal, args.secret),
     )
     return args, settings
 
@@ -233,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         # pymesos hands an error in its event thread to the main thread, after TEARDOWN.
         logging.getLogger("step1_scheduler").debug("traceback", exc_info=True)
+        hint = ""
+        if "HTTP 401" in str(error):  # pymesos's words when the master refuses our SUBSCRIBE
+            hint = "; the master wants a valid --principal and --secret (a workshop room's)"
         print(
-            f"error: the framework stopped after an error in pymesos's thread: {error!r}",
+            f"error: the framework stopped after an error in pymesos's thread: {error!r}{hint}",
             file=sys.stderr,
         )
         return 1

@@ -48,6 +48,7 @@ class Settings:
     task_python: str = "python3"  # the interpreter on the agents
     task_pythonpath: str = ""  # where the agents find the `jobs` package
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
+    credential: sandbox.Credential | None = None  # who we are, if the cluster asks (a room)
 
 
 @dataclass
@@ -244,7 +245,9 @@ class JobScheduler(Scheduler):
     def collect(self, driver, task_id: str, launch: Launch) -> None:
         """Read the finished task's output from its sandbox, on the agent that ran it."""
         try:
-            output = sandbox.read_task_output(launch.agent, self.framework_id, task_id)
+            output = sandbox.read_task_output(
+                launch.agent, self.framework_id, task_id, credential=self.settings.credential
+            )
             counts = json.loads(output)
         except (sandbox.SandboxError, ValueError) as error:
             self.retry_or_fail(driver, task_id, launch, f"could not read its result: {error}")
@@ -284,7 +287,13 @@ class JobScheduler(Scheduler):
     def stderr_tail(self, task_id: str, launch: Launch) -> str:
         try:
             return sandbox.tail(
-                sandbox.read_task_output(launch.agent, self.framework_id, task_id, "stderr")
+                sandbox.read_task_output(
+                    launch.agent,
+                    self.framework_id,
+                    task_id,
+                    "stderr",
+                    credential=self.settings.credential,
+                )
             )
         except sandbox.SandboxError:
             return ""  # the agent may be the reason the task failed

@@ -22,6 +22,7 @@ from http.client import HTTPException
 from pymesos import Scheduler
 
 from jobs import bikeshare
+from step1_scheduler.sandbox import Credential
 from step2_executor import messages
 
 log = logging.getLogger("step2_executor")
@@ -65,6 +66,7 @@ class Settings:
     executor_uri: str = ""  # the archive of `step2_executor` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
     progress: bool = True  # executors send a progress message after each day of a chunk
+    credential: Credential | None = None  # who we are, if the cluster asks (a workshop room)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 python -m step3_failover --master 127.0.0.1:5050 --state build/step3-state
 python -m step3_failover --master zk://127.0.0.1:2181/mesos --state zk://127.0.0.1:2181/bikeshare
+python -m step3_failover --master 192.168.1.10:5050 --principal ana --secret ...  # a room
 
 Run the same command again after a crash, and it carries on where the job was. With a
 ZooKeeper --state, start it several times, anywhere: one instance leads, the others wait.
@@ -13,7 +14,6 @@ import argparse
 import contextlib
 import errno
 import getpass
-import json
 import logging
 import os
 import re
@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from jobs import bikeshare
 from step1_scheduler import sandbox
+from step1_scheduler.sandbox import Credential
 from step3_failover import archive
 from step3_failover.checkpoint import Checkpoint, Leadership, StoreError, open_store
 from step3_failover.scheduler import EXECUTOR_ID, JobScheduler, Settings, executor_info
@@ -48,7 +49,9 @@ class JobError(Exception):
 
 
 # ANCHOR: framework
-def framework_info(failover_timeout: float, framework_id: str | None) -> dict:
+def framework_info(
+    failover_timeout: float, framework_id: str | None, credential: Credential | None = None
+) -> dict:
     info = {
         "user": getpass.getuser(),
         "name": "step3: bike-share trips",
@@ -68,6 +71,10 @@ def framework_info(failover_timeout: float, framework_id: str | None) -> dict:
     if framework_id is not None:
         # The framework ID from the checkpoint: we are the same framework, subscribing again.
         info["id"] = {"value": framework_id}
+    if credential is not None:
+        # A cluster that authenticates frameworks (a workshop room) checks that this is the
+        # principal we authenticated as.
+        info["principal"] = credential.principal
     return info
 
 
@@ -162,7 +169,9 @@ def likely_cause(scheduler: JobScheduler) -> str:
     if gave_up.agent_url is None or scheduler.framework_id is None:
         return cause
     try:
-        text = executor_stderr(gave_up.agent_url, scheduler.framework_id)
+        text = executor_stderr(
+            gave_up.agent_url, scheduler.framework_id, scheduler.settings.credential
+        )
     except sandbox.SandboxError as error:
         return f"{cause}; its stderr could not be read: {error}"
     lines = sandbox.tail(text, STDERR_LINES)
@@ -182,22 +191,21 @@ EXECUTOR_ENDED = {
 STDERR_LINES = 10
 
 
-def executor_stderr(agent: str, framework_id: str) -> str:
+def executor_stderr(agent: str, framework_id: str, credential: Credential | None) -> str:
     """The stderr of our executor that ended last on the agent. Every executor that the agent
     started for us has the same ID; the agent's `/state` lists the ended ones oldest first
     (Mesos keeps them in a circular buffer), after those that still run."""
-    try:
-        with urllib.request.urlopen(f"{agent}/state", timeout=sandbox.HTTP_TIMEOUT) as response:
-            state = json.load(response)
-    except (OSError, ValueError) as error:
-        raise sandbox.SandboxError(f"GET {agent}/state failed: {error}") from error
+    state = sandbox.get_json(f"{agent}/state", credential)
+    assert isinstance(state, dict)
     for framework in state.get("frameworks", []) + state.get("completed_frameworks", []):
         if framework["id"] != framework_id:
             continue
         executors = framework.get("executors", []) + framework.get("completed_executors", [])
         ours = [executor for executor in executors if executor["id"] == EXECUTOR_ID]
         if ours:
-            return sandbox.read_file(agent, f"{ours[-1]['directory']}/stderr")
+            return sandbox.read_file(
+                agent, f"{ours[-1]['directory']}/stderr", credential=credential
+            )
     raise sandbox.SandboxError(f"agent {agent} has no executor of framework {framework_id}")
 
 
@@ -276,13 +284,20 @@ class HeartbeatWatch:
 
 
 def new_driver(
-    scheduler: Scheduler, master: str, failover_timeout: float, framework_id: str | None
+    scheduler: Scheduler,
+    master: str,
+    failover_timeout: float,
+    framework_id: str | None,
+    credential: Credential | None,
 ) -> MesosSchedulerDriver:
     return Driver(
         scheduler,
-        framework_info(failover_timeout, framework_id),
+        framework_info(failover_timeout, framework_id, credential),
         master,
         use_addict=True,
+        # Sent with every call (HTTP Basic); None for a cluster that does not ask.
+        principal=credential.principal if credential else None,
+        secret=credential.secret if credential else None,
         # failover=True: if pymesos's thread dies (an exception in a callback), pymesos stops
         # without TEARDOWN, which would kill every task of the framework; we stay failed over.
         failover=True,
@@ -299,7 +314,10 @@ def drive(
     connect_timeout: float,
 ) -> None:
     """One framework, from its subscription until the job is done or this scheduler stops."""
-    driver = new_driver(scheduler, master, scheduler.settings.failover_timeout, framework_id)
+    settings = scheduler.settings
+    driver = new_driver(
+        scheduler, master, settings.failover_timeout, framework_id, settings.credential
+    )
     started = time.monotonic()
     try:
         driver.start()
@@ -428,8 +446,13 @@ def tear_down(master: str, scheduler: JobScheduler, connect_timeout: float) -> b
     framework for us to end."""
     for _ in range(TEARDOWN_ATTEMPTS):
         ending = Ending()
+        settings = scheduler.settings
         driver = new_driver(
-            ending, master, scheduler.settings.failover_timeout, scheduler.framework_id
+            ending,
+            master,
+            settings.failover_timeout,
+            scheduler.framework_id,
+            settings.credential,
         )
         try:
             driver.start()
@@ -573,6 +596,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         "scheduler (default: %(default)s)",
     )
     parser.add_argument(
+        "--principal",
+        default=os.environ.get("MESOS_PRINCIPAL") or None,
+        metavar="NAME",
+        help="who we are to a cluster that authenticates frameworks, as a workshop room's "
+        "does (default: $MESOS_PRINCIPAL)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("MESOS_SECRET") or None,
+        help="the principal's secret (default: $MESOS_SECRET, which keeps it out of the "
+        "shell's history)",
+    )
+    parser.add_argument(
         "--connect-timeout",
         type=float,
         default=10.0,
@@ -647,6 +683,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             "--code-host names the host of the code that the schedulers serve; "
             "with --executor-uri they serve none"
         )
+    if (args.principal is None) != (args.secret is None):
+        parser.error("--principal and --secret go together ($MESOS_PRINCIPAL, $MESOS_SECRET)")
     if not 0 <= args.code_port <= 65535:
         parser.error(f"--code-port {args.code_port}: expected a port, 0 to 65535")
     settings = Settings(
@@ -663,6 +701,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         progress=not args.no_progress_messages,
         failover_timeout=args.failover_timeout,
         crash_after=args.crash_after,
+        credential=None if args.principal is None else Credential(args.principal, args.secret),
     )
     return args, settings
 
@@ -799,7 +838,10 @@ def main(argv: list[str] | None = None) -> int:
         # pymesos hands an error in its event thread to the main thread. The driver was built
         # with failover=True, so the framework is still there.
         logging.getLogger("step3_failover").debug("traceback", exc_info=True)
-        print(f"error: pymesos's thread stopped after an error: {error!r}", file=sys.stderr)
+        hint = ""
+        if "HTTP 401" in str(error):  # pymesos's words when the master refuses our SUBSCRIBE
+            hint = "; the master wants a valid --principal and --secret (a workshop room's)"
+        print(f"error: pymesos's thread stopped after an error: {error!r}{hint}", file=sys.stderr)
         print(f"note: {resume}", file=sys.stderr)
         return 1
     result = scheduler.result()

@@ -108,6 +108,7 @@ class Settings:
     failover_timeout: float = 600.0
     # Fault injection: kill this process (SIGKILL) once it has recorded this many results.
     crash_after: int | None = None
+    credential: sandbox.Credential | None = None  # who we are, if the cluster asks (a room)
 
 
 @dataclass

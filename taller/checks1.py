@@ -135,7 +135,14 @@ class Sandbox:
     def __init__(self) -> None:
         self.reads: list[str] = []
 
-    def __call__(self, agent: str, framework_id: str, task_id: str, name: str = "stdout") -> str:
+    def __call__(
+        self,
+        agent: str,
+        framework_id: str,
+        task_id: str,
+        name: str = "stdout",
+        credential: object = None,
+    ) -> str:
         self.reads.append(task_id)
         if name == "stderr":
             return ""

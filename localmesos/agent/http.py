@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from localmesos import protocol
+from localmesos import authentication, protocol
 from localmesos.agent import executors, files, monitor
 from localmesos.agent.command_executor import EXECUTOR_OVERHEAD, executor_name
 from localmesos.agent.operator import api_endpoint, flags_json, framework_ids
+from localmesos.authentication import AGENT_READONLY, AGENT_READWRITE
 from localmesos.link import AGENT_MESSAGES, decode_link_message
 from localmesos.master.http import parse_call
 from localmesos.protocol import AGENT_CAPABILITIES, MESOS_VERSION, version_json
@@ -46,10 +47,36 @@ ENDPOINTS = frozenset(
 )
 
 
+# The realm each endpoint is routed in (slave.cpp `Slave::initialize`), asked only when the
+# agent has credentials (CONFORMANCE.md: Authentication). The executor API's realm is
+# authenticated only with --authenticate_http_executors, off by default (and executors are not
+# given the secret): it stays open, as /health and /version do; /link checks its own secret.
+REALMS: dict[str, str] = {
+    # The operator API: the read-write realm, for its reads too.
+    "/api/v1": AGENT_READWRITE,
+    "/api/v1/operator": AGENT_READWRITE,
+    "/state": AGENT_READONLY,
+    "/flags": AGENT_READONLY,
+    "/monitor/statistics": AGENT_READONLY,
+    # libprocess's MetricsProcess, given the agent's read-only realm in slave/main.cpp.
+    "/metrics/snapshot": AGENT_READONLY,
+    # slave/main.cpp builds its `Files` with the read-only realm (files.cpp routes them in it).
+    "/files/read": AGENT_READONLY,
+    "/files/browse": AGENT_READONLY,
+    "/files/download": AGENT_READONLY,
+}
+
+
 def route(agent: Agent, request: Request) -> Response:
     path = request.path.rstrip("/") or "/"
     if path.startswith("/slave(1)/"):
         path = path[len("/slave(1)") :]
+    realm = authentication.realm_of(path, REALMS)
+    if realm is not None:
+        # Before anything else looks at the request, as libprocess does.
+        refused = authentication.authenticate(agent.credentials, realm, request)
+        if isinstance(refused, Response):
+            return refused
     if path not in ENDPOINTS:
         return Response(404)
     if path == "/api/v1/executor":

@@ -114,6 +114,13 @@ def flags_json(agent: Agent) -> dict[str, str]:
         "gc_disk_headroom": f"{agent.gc.disk_headroom:g}",
         "disk_watch_interval": protocol.format_duration(agent.gc.disk_watch_interval),
         "max_completed_executors_per_framework": str(agent.max_completed_executors_per_framework),
+        # With credentials the agent behaves as one started with both (CONFORMANCE.md:
+        # Authentication); executors are not authenticated, Mesos's default.
+        **dict.fromkeys(
+            ("authenticate_http_readonly", "authenticate_http_readwrite"),
+            str(agent.credentials is not None).lower(),
+        ),
+        "authenticate_http_executors": "false",
     }
 
 

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localmesos import protocol
+from localmesos import authentication, protocol
 from localmesos.actors import Actor, Timer
 from localmesos.agent import checkpoint, command_tasks, executors, gc, monitor, recovery
 from localmesos.agent.checkpoint import Checkpointer
@@ -107,13 +107,16 @@ class Agent(Actor):
         disk_watch_interval: float = gc.DISK_WATCH_INTERVAL,
         disk_usage: gc.DiskUsage = gc.disk_usage,
         max_completed_executors_per_framework: int = MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         """``agent_id``: the agent restarts, and recovers that agent from ``work_dir``.
         ``link_secret``: what its cluster's masters send to its /link (link.py); an agent
         alone makes its own. ``gc_delay``, ``gc_disk_headroom``, ``disk_watch_interval``:
         Mesos's flags of those names (gc.py); ``disk_usage`` measures how full the work
-        directory's disk is."""
+        directory's disk is. ``credentials``: principal -> secret, Mesos's --http_credentials:
+        with them the read-only and read-write endpoints require HTTP Basic (http.py)."""
         super().__init__(name)
+        self.credentials = credentials
         self.link_secret = link_secret or new_secret()
         if (master_link is None) == (zk is None) or (zk is not None and link_to_master is None):
             raise ValueError("an agent needs either master_link, or zk and link_to_master")
@@ -148,7 +151,8 @@ class Agent(Actor):
         self._ping_timeout: float | None = None
         self._ping_timer: Timer | None = None
         self._last_ping = 0.0
-        self.ip = ip
+        # What masters, executors and frameworks are told; bound to 0.0.0.0, a real address.
+        self.ip = authentication.advertised_ip(ip)
         self.resources = resources
         self.work_dir = work_dir
         self.launcher = launcher
@@ -163,7 +167,7 @@ class Agent(Actor):
         self.checkpointer = Checkpointer(self)
         self.death: str | None = None  # "process" (exit) or "host" (crash)
         self.master_info: dict | None = None
-        self.hostname = protocol.hostname_for(ip)
+        self.hostname = authentication.advertised_hostname(self.ip)
         self.server = Server(ip, port, functools.partial(route, self), name)
         # --fetcher_cache_dir: Mesos's default, <tmp>/mesos/fetch, is emptied by each agent
         # that starts; agents here share a work directory, so each has its own cache in it.

@@ -7,14 +7,13 @@ server's threads; what changes the master runs on its own (`master.call`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from localmesos import protocol
+from localmesos import authentication, protocol
+from localmesos.authentication import MASTER_READONLY, MASTER_READWRITE, MASTER_SCHEDULER
 from localmesos.link import MASTER_MESSAGES, decode_link_message
 from localmesos.master import metrics, readonly
 from localmesos.master.operator import operator_endpoint
@@ -104,12 +103,49 @@ ENDPOINTS = frozenset(
 )
 
 
+# The realm each endpoint is routed in (master.cpp `Master::initialize`), asked only when the
+# master has credentials (CONFORMANCE.md: Authentication). /version, /health, /redirect have
+# none; /link checks its own secret. An entry ending in "/" covers every path under it.
+REALMS: dict[str, str] = {
+    "/api/v1/scheduler": MASTER_SCHEDULER,
+    # The operator API: the realm of read-write endpoints, for its reads too.
+    "/api/v1": MASTER_READWRITE,
+    "/api/v1/operator": MASTER_READWRITE,
+    "/state": MASTER_READONLY,
+    "/frameworks": MASTER_READONLY,
+    "/slaves": MASTER_READONLY,
+    "/tasks": MASTER_READONLY,
+    "/roles": MASTER_READONLY,
+    "/flags": MASTER_READONLY,
+    # libprocess's MetricsProcess, given the master's read-only realm by `process::initialize`
+    # in master/main.cpp.
+    "/metrics/snapshot": MASTER_READONLY,
+    # A schedule can be posted: the read-write realm, even for GET.
+    "/maintenance/schedule": MASTER_READWRITE,
+    "/maintenance/status": MASTER_READONLY,
+    # The web page and its files. Mesos serves its web UI with `provide`, in no realm; here
+    # they are read-only, so that a browser asks for the credentials once, on the page, and
+    # sends them with the page's reads of /state (the same realm on the same origin).
+    "/": MASTER_READONLY,
+    "/ui/": MASTER_READONLY,
+}
+
+
 def route(master: Master, request: Request) -> Response | EventStream:
     # libprocess also accepts the paths without the process name (libprocess, process.cpp).
     path = request.path
     if path.startswith("/master/"):
         path = path[len("/master") :]
     path = path.rstrip("/") or "/"
+    principal: str | None = None
+    realm = authentication.realm_of(path, REALMS)
+    if realm is not None:
+        # Before anything else looks at the request, as libprocess does; not-found paths
+        # under a realm's directory are 401 too until the client authenticates.
+        authenticated = authentication.authenticate(master.flags.credentials, realm, request)
+        if isinstance(authenticated, Response):
+            return authenticated
+        principal = authenticated
     if path == "/":
         # Every master serves the page, leading or not (the web UI is a static asset in
         # Mesos); the page's API calls go to the leader (`/master/redirect`).
@@ -141,7 +177,7 @@ def route(master: Master, request: Request) -> Response | EventStream:
         # http.cpp: `if (!master->elected()) return redirect(request);`
         return redirect(master, request)
     if path == "/api/v1/scheduler":
-        return scheduler_endpoint(master, request)
+        return scheduler_endpoint(master, request, principal)
     if path in ("/api/v1", "/api/v1/operator"):
         return operator_endpoint(master, request)
     reader, methods = READERS[path]
@@ -175,26 +211,6 @@ def static_file(name: str) -> Response:
     return Response(200, path.read_bytes(), kind)
 
 
-def authenticate(master: Master, request: Request) -> str | Response | None:
-    """The authenticated principal, None when authentication is off, or a 401 (libprocess's
-    authenticator.cpp, HTTP Basic)."""
-    credentials = master.flags.credentials
-    if credentials is None:
-        return None
-    refused = Response.text(401, "", **{"WWW-Authenticate": 'Basic realm="mesos-master-scheduler"'})
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return refused
-    try:
-        principal, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, ValueError):
-        return refused
-    if credentials.get(principal) != secret:
-        return refused
-    return principal
-
-
 def redirect(master: Master, request: Request) -> Response:
     """http.cpp `Master::Http::redirect`: 307 to the leader's hostname and port, with the
     path and query of the request; a protocol-relative Location, on purpose."""
@@ -213,10 +229,10 @@ def redirect(master: Master, request: Request) -> Response:
     return Response(307, headers={"Location": target + (f"?{query}" if query else "")})
 
 
-def scheduler_endpoint(master: Master, request: Request) -> Response | EventStream:
-    principal = authenticate(master, request)
-    if isinstance(principal, Response):
-        return principal
+def scheduler_endpoint(
+    master: Master, request: Request, principal: str | None
+) -> Response | EventStream:
+    """``principal``: whom `route` authenticated (None with authentication off)."""
     call = parse_call(request, "Call")
     if isinstance(call, Response):
         return call

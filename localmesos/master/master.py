@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from localmesos import protocol
+from localmesos import authentication, protocol
 from localmesos.actors import Actor, Stopped
 from localmesos.election import Contender, Detector
 from localmesos.master import agents
@@ -81,7 +81,9 @@ class Master(Actor):
         # The operator API's event streams (operator.py); the master tells them of each change.
         self.subscribers = Subscribers()
         self.server = Server(flags.ip, flags.port, functools.partial(route, self), "master")
-        self.hostname = protocol.hostname_for(flags.ip)
+        # What agents and frameworks are told; bound to 0.0.0.0, a real address.
+        self.ip = authentication.advertised_ip(flags.ip)
+        self.hostname = authentication.advertised_hostname(self.ip)
         # Leadership. HTTP threads read these two without going through the actor, because a
         # standby answers every request with them, and pymesos retries a 503 in a tight loop
         # (its process.py reconnects at once): a reference read is atomic, and a moment's
@@ -97,7 +99,7 @@ class Master(Actor):
 
     @property
     def address(self) -> str:
-        return f"{self.flags.ip}:{self.server.port}"
+        return f"{self.ip}:{self.server.port}"
 
     def start(self) -> None:
         self.start_actor()
@@ -200,12 +202,12 @@ class Master(Actor):
     def master_info(self) -> dict:
         return {
             "id": self.id,
-            "ip": protocol.ip_as_uint32(self.flags.ip),
+            "ip": protocol.ip_as_uint32(self.ip),
             "port": self.server.port,
-            "pid": protocol.pid_string("master", self.flags.ip, self.server.port),
+            "pid": protocol.pid_string("master", self.ip, self.server.port),
             "hostname": self.hostname,
             "version": MESOS_VERSION,
-            "address": {"hostname": self.hostname, "ip": self.flags.ip, "port": self.server.port},
+            "address": {"hostname": self.hostname, "ip": self.ip, "port": self.server.port},
             "capabilities": [{"type": "AGENT_UPDATE"}, {"type": "AGENT_DRAINING"}],
         }
 

@@ -48,15 +48,10 @@ def task_json(master: Master, task: Task) -> dict:
 
 def framework_json(master: Master, framework: Framework) -> dict:
     info = framework.info
-    used = Resources()
-    for task in framework.tasks.values():
-        used = used + task.resources
+    # A terminal task waiting for its acknowledgement is still listed, but no longer uses
+    # anything: Mesos takes its resources back with the terminal update (`Master::updateTask`).
+    used, offered = framework_usage(master, framework)
     executors = framework_executors(master, framework.id)
-    for executor in executors:
-        used = used + executor.resources
-    offered = Resources()
-    for offer in framework.offers.values():
-        offered = offered + offer.resources
     result = {
         "id": framework.id,
         "name": info.get("name", ""),
@@ -184,7 +179,7 @@ def state_json(master: Master) -> dict:
         "start_time": master.start_time,
         "elected_time": master.elected_time or master.start_time,
         "id": master.id,
-        "pid": protocol.pid_string("master", master.flags.ip, master.server.port),
+        "pid": protocol.pid_string("master", master.ip, master.server.port),
         "hostname": master.hostname,
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING"],
         # stout writes these counts as doubles.
@@ -211,7 +206,17 @@ def flags_json(master: Master) -> dict:
         "agent_ping_timeout": protocol.format_duration(master.flags.agent_timeout / 5),
         "max_agent_ping_timeouts": "5",
         "agent_reregister_timeout": protocol.format_duration(master.flags.agent_reregister_timeout),
-        "authenticate_http_frameworks": str(master.flags.credentials is not None).lower(),
+        # With credentials the master behaves as one started with all four (CONFORMANCE.md:
+        # Authentication).
+        **dict.fromkeys(
+            (
+                "authenticate_frameworks",
+                "authenticate_http_frameworks",
+                "authenticate_http_readonly",
+                "authenticate_http_readwrite",
+            ),
+            str(master.flags.credentials is not None).lower(),
+        ),
         "ip": master.flags.ip,
         "port": str(master.server.port),
         "work_dir": master.flags.work_dir,

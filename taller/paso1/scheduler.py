@@ -1,7 +1,7 @@
 # Generated from step1_scheduler/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 1. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=1`.
-# fingerprint: 9b3d5c3dda0876ff
+# fingerprint: d9fa68d11293ad69
 """The step 1 framework: a scheduler that turns resource offers into command tasks.
 
 Mesos calls these methods from pymesos's single event thread, one event at a time: offers to
@@ -52,6 +52,7 @@ class Settings:
     task_python: str = "python3"  # the interpreter on the agents
     task_pythonpath: str = ""  # where the agents find the `jobs` package
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
+    credential: sandbox.Credential | None = None  # who we are, if the cluster asks (a room)
 
 
 @dataclass
@@ -245,7 +246,9 @@ class JobScheduler(Scheduler):
     def collect(self, driver, task_id: str, launch: Launch) -> None:
         """Read the finished task's output from its sandbox, on the agent that ran it."""
         try:
-            output = sandbox.read_task_output(launch.agent, self.framework_id, task_id)
+            output = sandbox.read_task_output(
+                launch.agent, self.framework_id, task_id, credential=self.settings.credential
+            )
             counts = json.loads(output)
         except (sandbox.SandboxError, ValueError) as error:
             self.retry_or_fail(driver, task_id, launch, f"could not read its result: {error}")
@@ -280,7 +283,13 @@ class JobScheduler(Scheduler):
     def stderr_tail(self, task_id: str, launch: Launch) -> str:
         try:
             return sandbox.tail(
-                sandbox.read_task_output(launch.agent, self.framework_id, task_id, "stderr")
+                sandbox.read_task_output(
+                    launch.agent,
+                    self.framework_id,
+                    task_id,
+                    "stderr",
+                    credential=self.settings.credential,
+                )
             )
         except sandbox.SandboxError:
             return ""  # the agent may be the reason the task failed

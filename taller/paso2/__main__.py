@@ -1,11 +1,12 @@
 # Generated from step2_executor/__main__.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
-# fingerprint: c1cd824c58c63e49
+# fingerprint: edac8c76f66116ee
 """Run the example job on a Mesos cluster, one task per chunk on an executor of our own.
 
 python -m taller.paso2 --master 127.0.0.1:5050
 python -m taller.paso2 --master zk://127.0.0.1:2181/mesos --size small
+python -m taller.paso2 --master 192.168.1.10:5050 --principal ana --secret ...  # a room
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import contextlib
 import getpass
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -25,6 +27,7 @@ from pymesos import MesosSchedulerDriver
 from tqdm import tqdm
 
 from jobs import bikeshare
+from step1_scheduler.sandbox import Credential
 from taller.paso2 import archive, messages
 from taller.paso2.scheduler import JobScheduler, Settings
 
@@ -36,14 +39,19 @@ class JobError(Exception):
     """The job could not run to the end; the message says why."""
 
 
-def framework_info() -> dict:
-    return {
+def framework_info(credential: Credential | None = None) -> dict:
+    info = {
         "user": getpass.getuser(),  # the agents run our tasks as this user (if they switch users)
         "name": "step2: bike-share trips",
         # Step 2 does not survive its own failure (step 3 will): with no failover timeout, the
         # master shuts our executors down and forgets the framework as soon as we disconnect.
         "failover_timeout": 0.0,
     }
+    if credential is not None:
+        # A cluster that authenticates frameworks (a workshop room) checks that this is the
+        # principal we authenticated as.
+        info["principal"] = credential.principal
+    return info
 
 
 def run(
@@ -66,7 +74,16 @@ def run(
     # The bar moves with the executors' progress messages, and each finished task sets its
     # chunk's seven days, whether or not its messages arrived.
     scheduler = JobScheduler(settings, on_progress=lambda done, total: bar.update(done - bar.n))
-    driver = MesosSchedulerDriver(scheduler, framework_info(), master, use_addict=True)
+    credential = settings.credential
+    driver = MesosSchedulerDriver(
+        scheduler,
+        framework_info(credential),
+        master,
+        use_addict=True,
+        # Sent with every call (HTTP Basic); None for a cluster that does not ask.
+        principal=credential.principal if credential else None,
+        secret=credential.secret if credential else None,
+    )
     started = time.monotonic()
     try:
         driver.start()  # pymesos talks to the master on its own thread from here on
@@ -175,6 +192,19 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         "laptop with the compose cluster: host.docker.internal)",
     )
     parser.add_argument(
+        "--principal",
+        default=os.environ.get("MESOS_PRINCIPAL") or None,
+        metavar="NAME",
+        help="who we are to a cluster that authenticates frameworks, as a workshop room's "
+        "does (default: $MESOS_PRINCIPAL)",
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("MESOS_SECRET") or None,
+        help="the principal's secret (default: $MESOS_SECRET, which keeps it out of the "
+        "shell's history)",
+    )
+    parser.add_argument(
         "--connect-timeout",
         type=float,
         default=10.0,
@@ -229,6 +259,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
             )
     if args.max_attempts < 1:
         parser.error(f"--max-attempts must be 1 or more, not {args.max_attempts}")
+    if (args.principal is None) != (args.secret is None):
+        parser.error("--principal and --secret go together ($MESOS_PRINCIPAL, $MESOS_SECRET)")
     if args.executor_uri is not None and not URI.match(args.executor_uri):
         parser.error(
             f"--executor-uri {args.executor_uri!r}: expected http://, https:// or file:///PATH"
@@ -259,6 +291,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
         executor_uri=args.executor_uri or "",
         fail_chunk=args.fail_chunk,
         progress=not args.no_progress_messages,
+        credential=None if args.principal is None else Credential(args.principal, args.secret),
     )
     return args, settings
 
@@ -327,8 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         # pymesos hands an error in its event thread to the main thread, after TEARDOWN.
         logging.getLogger("taller.paso2").debug("traceback", exc_info=True)
+        hint = ""
+        if "HTTP 401" in str(error):  # pymesos's words when the master refuses our SUBSCRIBE
+            hint = "; the master wants a valid --principal and --secret (a workshop room's)"
         print(
-            f"error: the framework stopped after an error in pymesos's thread: {error!r}",
+            f"error: the framework stopped after an error in pymesos's thread: {error!r}{hint}",
             file=sys.stderr,
         )
         return 1

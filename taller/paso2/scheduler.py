@@ -1,7 +1,7 @@
 # Generated from step2_executor/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 2. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=2`.
-# fingerprint: e0cdf86c38a72ccf
+# fingerprint: 046413063f43291d
 """The step 2 framework: a scheduler whose tasks run on a custom executor of its own.
 
 Mesos calls these methods from pymesos's single event thread, one event at a time: offers to
@@ -26,6 +26,7 @@ from http.client import HTTPException
 from pymesos import Scheduler
 
 from jobs import bikeshare
+from step1_scheduler.sandbox import Credential
 from taller.paso2 import messages
 
 log = logging.getLogger("taller.paso2")
@@ -69,6 +70,7 @@ class Settings:
     executor_uri: str = ""  # the archive of `taller.paso2` and `jobs` that the agents fetch
     fail_chunk: int | None = None  # make this chunk fail on purpose, to see retries
     progress: bool = True  # executors send a progress message after each day of a chunk
+    credential: Credential | None = None  # who we are, if the cluster asks (a workshop room)
 
 
 @dataclass

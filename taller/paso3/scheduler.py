@@ -1,7 +1,7 @@
 # Generated from step3_failover/scheduler.py by `python -m taller generate`: the workshop's
 # skeleton of step 3. Write the functions that raise NotImplementedError, and check
 # them with `make ejercicio PASO=3`.
-# fingerprint: 05b6d9d4252584c0
+# fingerprint: d64210727f1d24f1
 """The step 3 framework: step 2's scheduler, now able to die and be replaced mid-job.
 
 Whatever a scheduler must not lose lives in the checkpoint (`checkpoint.py`), not in memory:
@@ -110,6 +110,7 @@ class Settings:
     failover_timeout: float = 600.0
     # Fault injection: kill this process (SIGKILL) once it has recorded this many results.
     crash_after: int | None = None
+    credential: sandbox.Credential | None = None  # who we are, if the cluster asks (a room)
 
 
 @dataclass

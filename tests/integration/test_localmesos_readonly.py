@@ -331,3 +331,41 @@ def test_a_framework_with_nothing_left_on_an_agent_is_completed_there() -> None:
         assert sub.framework_id in ids("frameworks")
         assert sub.framework_id not in ids("completed_frameworks")
         assert sub.call({"type": "TEARDOWN"}).status == 202
+
+
+def test_a_finished_task_waiting_for_its_acknowledgement_uses_nothing() -> None:
+    """It is still in the framework's tasks, but its resources came back with the terminal
+    update (`Master::updateTask`): the framework, the agent and the metrics agree."""
+    with (
+        LocalCluster(agents=1, allocation_interval=0.3) as cluster,
+        rh.subscribe(cluster.master, rh.framework_info(name="never-acknowledges")) as sub,
+    ):
+        offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
+        offer = offers["offers"]["offers"][0]
+        rh.accept_launch(sub, offer, rh.command_task("done", offer["agent_id"]["value"], "true"))
+        # The agent sends a task's next update only once the previous one is acknowledged:
+        # every update but the last.
+        while True:
+            event = sub.stream.wait_for(lambda e: e["type"] == "UPDATE")
+            status = event["update"]["status"]
+            if status["state"] == "TASK_FINISHED":
+                break
+            assert sub.acknowledge(status).status == 202
+
+        def framework() -> dict:
+            state = rh.get(cluster.leader, "/master/state").json()
+            return next(f for f in state["frameworks"] if f["id"] == sub.framework_id)
+
+        listed = rh.wait_until(
+            lambda: [t for t in framework()["tasks"] if t["state"] == "TASK_FINISHED"]
+        )
+        assert [t["id"] for t in listed] == ["done"]
+        assert framework()["used_resources"]["cpus"] == 0
+        assert framework()["used_resources"]["mem"] == 0
+        state = rh.get(cluster.leader, "/master/state").json()
+        assert only_agent(state)["used_resources"]["cpus"] == 0
+
+
+def only_agent(state: dict) -> dict:
+    [agent] = state["slaves"]
+    return agent

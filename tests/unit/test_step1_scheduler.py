@@ -91,9 +91,18 @@ class FakeSandbox:
     def __init__(self, stderr: str = "") -> None:
         self.stderr = stderr
         self.reads: list[tuple[str, str, str, str]] = []
+        self.credentials: list[sandbox.Credential | None] = []
 
-    def __call__(self, agent: str, framework_id: str, task_id: str, name: str = "stdout") -> str:
+    def __call__(
+        self,
+        agent: str,
+        framework_id: str,
+        task_id: str,
+        name: str = "stdout",
+        credential: sandbox.Credential | None = None,
+    ) -> str:
         self.reads.append((agent, framework_id, task_id, name))
+        self.credentials.append(credential)
         if name == "stderr":
             return self.stderr
         return json.dumps(bikeshare.count_chunk(chunk_of(task_id), SMALL))
@@ -204,6 +213,17 @@ def test_a_finished_task_is_read_from_the_sandbox_on_its_agent(fake_sandbox: Fak
     job.statusUpdate(driver, update("chunk-2-attempt-1", "TASK_FINISHED"))
     assert fake_sandbox.reads == [("http://s0.example:5051", "F0", "chunk-2-attempt-1", "stdout")]
     assert "chunk-2-attempt-1" not in job.running
+    assert fake_sandbox.credentials == [None]
+
+
+def test_in_a_room_the_sandbox_reads_carry_the_credential(fake_sandbox: FakeSandbox) -> None:
+    ana = sandbox.Credential("ana", "s3cret")
+    job, _ = scheduler(credential=ana, max_attempts=1)
+    driver = launch_everything(job)
+    job.statusUpdate(driver, update("chunk-2-attempt-1", "TASK_FINISHED"))
+    job.statusUpdate(driver, update("chunk-3-attempt-1", "TASK_FAILED"))  # its stderr is read
+    assert [read[3] for read in fake_sandbox.reads] == ["stdout", "stderr"]
+    assert fake_sandbox.credentials == [ana, ana]
 
 
 def test_two_failures_before_an_offer_revive_once(fake_sandbox: FakeSandbox) -> None:
@@ -265,7 +285,7 @@ def test_with_max_attempts_1_there_is_no_retry(fake_sandbox: FakeSandbox) -> Non
 def test_a_failure_without_stderr_or_message_is_still_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def unreachable(*args: Any) -> str:
+    def unreachable(*args: Any, **kwargs: Any) -> str:
         raise sandbox.SandboxError("GET http://s0.example:5051/state failed")
 
     monkeypatch.setattr(sandbox, "read_task_output", unreachable)
@@ -286,7 +306,7 @@ def test_a_failure_without_stderr_or_message_is_still_reported(
 def test_a_result_that_cannot_be_read_is_retried(
     monkeypatch: pytest.MonkeyPatch, output: str | Exception
 ) -> None:
-    def read(*args: Any) -> str:
+    def read(*args: Any, **kwargs: Any) -> str:
         if isinstance(output, Exception):
             raise output
         return output

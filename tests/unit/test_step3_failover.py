@@ -34,6 +34,7 @@ import pytest
 import step3_failover.__main__ as step3_main
 import step3_failover.scheduler as step3_scheduler
 from jobs import bikeshare
+from step1_scheduler.sandbox import Credential
 from step3_failover import archive, messages
 from step3_failover.checkpoint import (
     Checkpoint,
@@ -720,28 +721,29 @@ AGENT = "http://agent.example:5051"
 def test_giving_up_on_an_executor_quotes_its_stderr(
     monkeypatch: pytest.MonkeyPatch, reason: str, started: bool, cause: str
 ) -> None:
-    read: list[tuple[str, str]] = []
+    read: list[tuple[str, str, Credential | None]] = []
 
-    def stderr(agent: str, framework_id: str) -> str:
-        read.append((agent, framework_id))
+    def stderr(agent: str, framework_id: str, credential: Credential | None) -> str:
+        read.append((agent, framework_id, credential))
         return "fetched\nfailing-python: cannot run -m step3_failover.executor\n"
 
     monkeypatch.setattr(step3_main, "executor_stderr", stderr)
     gave_up = step3_scheduler.GaveUp("chunk-2-attempt-3", "S0", AGENT, reason, started)
-    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0")
+    settings = small(credential=Credential("ana", "s3cret"))
+    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0", settings=settings)
     text = step3_main.likely_cause(scheduler)  # type: ignore[arg-type]
     assert text.startswith("\n" + cause)
     assert text.endswith(
         "the end of its stderr on agent S0:\n"
         "fetched\nfailing-python: cannot run -m step3_failover.executor"
     )
-    assert read == [(AGENT, "F0")]
+    assert read == [(AGENT, "F0", Credential("ana", "s3cret"))]  # a room's agents ask
 
 
 def test_giving_up_on_the_chunks_own_error_adds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(step3_main, "executor_stderr", pytest.fail)
     gave_up = step3_scheduler.GaveUp("chunk-2-attempt-3", "S0", AGENT, None, True)
-    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0")
+    scheduler = SimpleNamespace(gave_up=gave_up, framework_id="F0", settings=small())
     assert step3_main.likely_cause(scheduler) == ""  # type: ignore[arg-type]
 
 
@@ -1038,6 +1040,8 @@ def test_run_builds_a_driver_that_fails_over_and_tears_down_only_at_the_end(
         "use_addict": True,
         "failover": True,  # an exception in pymesos's thread must not TEARDOWN
         "implicit_acknowledgements": False,
+        "principal": None,  # no credential: a cluster that does not ask
+        "secret": None,
     }
     assert driver.framework["failover_timeout"] == 90.0
     assert driver.framework["capabilities"] == [{"type": "PARTITION_AWARE"}]
