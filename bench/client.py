@@ -7,6 +7,7 @@ No pymesos here, so that the latency benchmarks time the cluster rather than a c
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -20,14 +21,25 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 
 
 class Scheduler:
-    def __init__(self, master: str, name: str = "bench", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        master: str,
+        name: str = "bench",
+        timeout: float = 30.0,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         host, port = master.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         framework = {"user": "nobody", "name": name}
         body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework}})
         head = ["POST /api/v1/scheduler HTTP/1.1", f"Host: {master}"]
-        head += [f"{k}: {v}" for k, v in JSON_HEADERS.items()]
+        auth = {}
+        if credentials is not None:
+            # HTTP Basic, for a master that asks for it (a room: --credentials).
+            token = base64.b64encode(":".join(credentials).encode()).decode()
+            auth = {"Authorization": f"Basic {token}"}
+        head += [f"{k}: {v}" for k, v in {**JSON_HEADERS, **auth}.items()]
         head.append(f"Content-Length: {len(body)}")
         self.sock.sendall(("\r\n".join(head) + "\r\n\r\n" + body).encode())
         self.stream = self.sock.makefile("rb")
@@ -39,7 +51,7 @@ class Scheduler:
             key, _, value = line.decode().partition(":")
             if key.strip().lower() == "mesos-stream-id":
                 stream_id = value.strip()
-        self.headers = {**JSON_HEADERS, "Mesos-Stream-Id": stream_id}
+        self.headers = {**JSON_HEADERS, **auth, "Mesos-Stream-Id": stream_id}
         self.records = b""
         subscribed = self.event()
         if subscribed["type"] != "SUBSCRIBED":
@@ -150,6 +162,7 @@ class Batch(threading.Thread):
         per_offer: int | None = None,
         start_together: threading.Barrier | None = None,
         clock: Callable[[], float] = time.time,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(name=f"batch-{name}", daemon=True)
         self.master = master
@@ -158,6 +171,7 @@ class Batch(threading.Thread):
         self.per_offer = per_offer or len(self.tasks)
         self.start_together = start_together
         self.clock = clock
+        self.credentials = credentials
         self.scheduler: Scheduler | None = None
         self.states: dict[str, str] = {}
         self.arrivals: dict[tuple[str, str], float] = {}
@@ -175,7 +189,9 @@ class Batch(threading.Thread):
         try:
             if self.start_together is not None:
                 self.start_together.wait()
-            self.scheduler = Scheduler(self.master, name=self.framework_name)
+            self.scheduler = Scheduler(
+                self.master, name=self.framework_name, credentials=self.credentials
+            )
             self.subscribed.set()
             left = list(self.tasks)
             while len([s for s in self.states.values() if s in TERMINAL]) < len(self.tasks):

@@ -1,8 +1,9 @@
-"""The live page served by `localmesos ui` (localmesos/ui/proxy.py), in headless Chromium: in
-front of a LocalCluster it gets ready, shows a task, and follows the task's sandbox through the
-proxy's `/agent/<id>/files/read` on its own origin, never the agent's address; in front of a
-master that wants credentials (a small fake one, answering 401 and then 403 to everything) it
-says so in one line."""
+"""The live page served by `localmesos ui` (localmesos/ui/proxy.py), in headless Chromium. In
+front of a room's LocalCluster (credentials on every realm, master and agents), with the room's
+credentials, it gets ready, shows a task, and follows the task's sandbox through the proxy's
+`/agent/<id>/files/read` on its own origin, never the agent's address. With the wrong secret,
+and in front of a small fake master that answers 401 and then 403 to everything, it says in
+one line that it was refused."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from tests.integration import ui_support as ui
 
 pytestmark = pytest.mark.integration
 
+PRINCIPAL, SECRET = "teacher", "s3cret"
+ROOM = {PRINCIPAL: SECRET}
+
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
@@ -34,22 +38,27 @@ def row_state(driver: Any, task_id: str) -> str | None:
     return ui.attr(driver, f'#tasks [data-task-id="{task_id}"]', "data-state")
 
 
-def test_the_page_through_localmesos_ui_reads_the_sandbox_through_it(
+def test_the_page_through_localmesos_ui_in_a_room_reads_the_sandbox_through_it(
     browser: Any, tmp_path: Path
 ) -> None:
     line = f"proxied-{uuid.uuid4().hex[:8]}"
     release = tmp_path / "release"
     command = f"echo {line}; echo {line}-err >&2; while [ ! -e {release} ]; do sleep 0.2; done"
     with (
-        LocalCluster(agents=1, allocation_interval=0.1) as cluster,
-        Proxy(cluster.leader, port=0) as proxy,
+        LocalCluster(agents=1, allocation_interval=0.1, credentials=ROOM) as cluster,
+        Proxy(cluster.leader, port=0, principal=PRINCIPAL, secret=SECRET) as proxy,
     ):
         ui.load(browser, f"{proxy.url}/")
         assert browser.execute_script("return window.MESOS_UI_MODE.agents;") == "proxy"
         (agent,) = cluster.agents
         assert ui.attr(browser, f'[data-agent-id="{agent}"]', "data-status") == "active"
 
-        batch = Batch(cluster.leader, "proxied", [TaskSpec("proxied-0", command)])
+        batch = Batch(
+            cluster.leader,
+            "proxied",
+            [TaskSpec("proxied-0", command)],
+            credentials=(PRINCIPAL, SECRET),
+        )
         batch.start()
         try:
             ui.wait_for(
@@ -154,3 +163,19 @@ def test_a_master_that_wants_credentials_is_named_in_one_line(browser: Any) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_wrong_secret_is_named_in_one_line(browser: Any) -> None:
+    with (
+        LocalCluster(agents=1, credentials=ROOM) as cluster,
+        Proxy(cluster.leader, port=0, principal=PRINCIPAL, secret="wrong") as proxy,
+    ):
+        browser.get(f"{proxy.url}/")
+        ui.wait_js(
+            browser,
+            "return document.documentElement.dataset.refused === '401';",
+            what="html[data-refused=401]",
+        )
+        banner = browser.find_element("id", "banner")
+        assert banner.is_displayed() and "HTTP 401" in banner.text, banner.text
+        assert browser.execute_script("return document.documentElement.dataset.ready;") is None
