@@ -164,6 +164,8 @@ def test_a_room_of_30_frameworks_on_the_page(browser: Any, tmp_path: Path) -> No
                 assert batch.error is None, f"{batch.framework_name}: {batch.error!r}"
             finished = dict.fromkeys(expected, "TASK_FINISHED")
             ui.wait_for(lambda: shown(finished), what="every task TASK_FINISHED on the page")
+            # And at the end, with nothing running, the shares still match.
+            ui.wait_for(shares_match, what="the page's shares to match /master/state at the end")
         finally:
             pinger.stop.set()
             pinger.join(ANSWER_WITHIN * 2 + 5)
