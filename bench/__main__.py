@@ -23,6 +23,7 @@ MODULES = [
     "recovery",
     "operator_stream",
     "room",
+    "page",
 ]
 
 

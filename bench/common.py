@@ -23,7 +23,8 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
-        return None if not self.floor else self.value / self.floor
+        # A floor at or below zero (a delay that can come out negative) has no ratio.
+        return None if not self.floor or self.floor <= 0 else self.value / self.floor
 
     def line(self) -> str:
         ratio = "" if self.ratio is None else f", {self.ratio:.1f}x {self.floor_name}"

@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from bench.client import Scheduler, command_task, scalar
 from bench.common import Result
@@ -37,13 +38,18 @@ TIMEOUT = 120.0
 
 
 class OperatorReader(threading.Thread):
-    """An operator subscriber on its own socket that stamps every TASK_UPDATED it reads."""
+    """An operator subscriber on its own socket that stamps every TASK_UPDATED it reads with
+    ``clock`` (bench/page.py compares the stamps with the browser's `Date.now()`)."""
 
-    def __init__(self, address: str, expected: int) -> None:
+    def __init__(
+        self, address: str, expected: int, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         super().__init__(name=f"bench-operator-{address}", daemon=True)
         self.address = address
         self.expected = expected
+        self.clock = clock
         self.arrivals: dict[tuple[str, str], float] = {}
+        self.in_order: list[tuple[str, str, float]] = []  # every TASK_UPDATED, as it came
         self.error: BaseException | None = None
         self.subscribed = threading.Event()
         self.done = threading.Event()
@@ -74,7 +80,7 @@ class OperatorReader(threading.Thread):
                     raise EOFError(f"{self.address} ended the operator stream")
                 buffer += self.stream.read(size)
                 self.stream.readline()
-                now = time.perf_counter()
+                now = self.clock()
                 while True:
                     length, newline, rest = buffer.partition(b"\n")
                     if not newline or len(rest) < int(length):
@@ -88,6 +94,7 @@ class OperatorReader(threading.Thread):
                         status = update["status"]
                         key = (status["task_id"]["value"], status["state"])
                         self.arrivals.setdefault(key, now)
+                        self.in_order.append((*key, now))
         except BaseException as error:  # reported by the main thread
             self.error = error
         finally:

@@ -504,6 +504,11 @@ class Proxy:
         self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse, where: str
     ) -> Response | EventStream:
         headers = {name: value for name in PASSED_HEADERS if (value := response.getheader(name))}
+        if self.authorization is not None:
+            # The proxy's own credentials replace the browser's, so a 401 means they are wrong:
+            # asking the person for others would change nothing. Without the challenge the
+            # browser shows no prompt, and the page says in one line that it was refused.
+            headers.pop("WWW-Authenticate", None)
         content_type = response.getheader("Content-Type")
         length = response.getheader("Content-Length")
         whole = length is not None and length.isdigit() and int(length) <= BUFFERED

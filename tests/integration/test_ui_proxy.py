@@ -452,6 +452,27 @@ def test_without_credentials_the_browsers_are_passed_on(static_dir: Path) -> Non
         assert fake.requests[1][2].get("Authorization") == "Basic eDp5"
 
 
+def test_with_its_own_credentials_a_401_reaches_the_browser_without_its_challenge(
+    static_dir: Path,
+) -> None:
+    """The proxy's credentials replace the browser's, so a 401 says they are wrong: a challenge
+    would only make the browser ask its user for others, which the proxy would not send."""
+
+    def guarded(handler: BaseHTTPRequestHandler, server: Recorder) -> None:
+        handler.send_response(401)
+        handler.send_header("WWW-Authenticate", 'Basic realm="mesos"')
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with (
+        Recorder(guarded) as fake,
+        Proxy(fake.address, port=0, static_dir=static_dir, principal="x", secret="no") as p,
+    ):
+        refused = rh.get(p.address, "/master/state")
+        assert refused.status == 401
+        assert refused.header("WWW-Authenticate") is None
+
+
 def test_a_credentialed_master_is_watched_with_the_proxys_credentials(
     static_dir: Path,
 ) -> None:

@@ -8,7 +8,8 @@ tests and the benchmarks read (keep them):
 
 - `html[data-ready="true"]` once the first state is shown and the event stream is open;
   `html[lang]` "es" or "en"; `html[data-theme]` "light" or "dark"; `#lang-toggle`,
-  `#theme-toggle`.
+  `#theme-toggle`. `html[data-refused]` "401" or "403" while the master refuses the page's
+  reads, said in one line in `#banner`.
 - `[data-agent-id]` per agent, `data-status` "active" or "gone" (disconnected, unreachable,
   removed).
 - `#frameworks [data-framework-id]`, `data-share` the dominant share ("0.500").

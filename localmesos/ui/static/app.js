@@ -2,7 +2,7 @@
 // date: agents and charts (draw.js), tasks, the event log, the sandbox (sandbox.js).
 
 import {
-  NotLeader, applyEvent, applyMetrics, applyState, findTask, frameworkName, isTerminal,
+  NotLeader, Refused, applyEvent, applyMetrics, applyState, findTask, frameworkName, isTerminal,
   hitTasksOn, model, takeChangedTasks, readMetrics, readState, shortAgent, subscribe,
 } from "./data.js";
 import { COLOURS, colourOf, drawAgents, drawOffers, drawShares, installPatterns } from "./draw.js";
@@ -34,6 +34,7 @@ function applyLang() {
   for (const li of $("event-log").children) li.querySelector(".text").textContent = logText(li.entry);
   for (const row of $("tasks").querySelectorAll("[data-task-id]")) renderTask(findTask(row.dataset.key), row);
   setStatus(streamOpen ? "live" : "connecting");
+  if (refusedShown) showRefused(refusedShown);
   redraw();
 }
 
@@ -238,6 +239,24 @@ async function followLeader() {
   location.href = "/master/redirect";
 }
 
+// One line that says why the page shows nothing: the master asks for credentials. A browser
+// usually asks the person first (the 401 names its realm); this is what is left if they
+// cancel, or if the page is behind a proxy with the wrong ones.
+let refusedShown = null;
+function showRefused(error) {
+  refusedShown = error;
+  root.dataset.refused = String(error.status);
+  $("banner").textContent = t("refused", error.status);
+  $("banner").hidden = false;
+}
+
+function clearRefused() {
+  if (!refusedShown) return;
+  refusedShown = null;
+  delete root.dataset.refused;
+  $("banner").hidden = true;
+}
+
 let statePending = false;
 let stateAgain = false;
 async function pollState() {
@@ -250,6 +269,7 @@ async function pollState() {
   try {
     const changes = applyState(await readState());
     $("banner").hidden = true;
+    clearRefused();
     logAgentChanges(changes);
     if (!haveState) {
       haveState = true;
@@ -264,6 +284,7 @@ async function pollState() {
     markReady();
   } catch (error) {
     if (error instanceof NotLeader) followLeader();
+    else if (error instanceof Refused) showRefused(error);
   } finally {
     statePending = false;
     if (stateAgain) {
@@ -310,8 +331,9 @@ async function streamForever() {
         setStatus("live");
       });
       // The stream ended (the master stopped, or it lost the leadership).
-    } catch {
+    } catch (error) {
       // a refused or broken stream: try again below
+      if (error instanceof Refused) showRefused(error);
     }
     streamOpen = false;
     setStatus("reconnecting");
@@ -359,8 +381,9 @@ async function watchLeader() {
   let elected = true;
   try {
     elected = (await readMetrics())["master/elected"] !== 0;
-  } catch {
+  } catch (error) {
     // unknown: try the leader's endpoints all the same
+    if (error instanceof Refused) showRefused(error);
   }
   if (!elected) {
     followLeader();

@@ -267,6 +267,7 @@ export async function subscribe(onEvent, onOpen) {
   });
   if (!response.ok || !response.body) {
     clearTimeout(watchdog);
+    refusal(response, "/api/v1");
     throw new Error(`SUBSCRIBE: HTTP ${response.status}`);
   }
   onOpen();
@@ -310,6 +311,23 @@ export async function subscribe(onEvent, onOpen) {
 
 export class NotLeader extends Error {}
 
+// A master or agent that wants credentials (401) or refuses the ones sent (403). Mesos routes
+// /master/state and its other read-only endpoints in the READONLY_HTTP_AUTHENTICATION_REALM,
+// which --authenticate_http_readonly guards, and /api/v1 in the read-write realm
+// (src/master/master.cpp `Master::initialize`); an agent has realms of its own for its
+// /files/* (src/slave/constants.hpp).
+export class Refused extends Error {
+  constructor(status, what) {
+    super(`${what}: HTTP ${status}`);
+    this.status = status;
+    this.what = what;
+  }
+}
+
+function refusal(response, what) {
+  if (response.status === 401 || response.status === 403) throw new Refused(response.status, what);
+}
+
 export async function readState() {
   let response;
   try {
@@ -321,6 +339,7 @@ export async function readState() {
   if (response.redirected || response.status === 307 || response.status === 503) {
     throw new NotLeader(`HTTP ${response.status}`);
   }
+  refusal(response, "/master/state");
   if (!response.ok) throw new Error(`/master/state: HTTP ${response.status}`);
   return response.json();
 }
@@ -419,6 +438,7 @@ let lastSums = null;
 
 export async function readMetrics() {
   const response = await fetch("/metrics/snapshot", FETCH);
+  refusal(response, "/metrics/snapshot");
   if (!response.ok) throw new Error(`/metrics/snapshot: HTTP ${response.status}`);
   return response.json();
 }

@@ -8,6 +8,9 @@ const STRINGS = {
     live: (master) => `En directo: ${master}`,
     reconnecting: "Se cortó el flujo de eventos; reconectando…",
     notLeader: "Este maestro no es el líder; la página sigue al líder por /master/redirect.",
+    refused: (status) => status === 401
+      ? "El maestro pide credenciales (HTTP 401): abre la página a través de «localmesos ui --principal … --secret …»."
+      : "El maestro rechaza estas credenciales (HTTP 403).",
     switchLang: "English",
     dark: "Oscuro",
     light: "Claro",
@@ -100,6 +103,9 @@ const STRINGS = {
     live: (master) => `Live: ${master}`,
     reconnecting: "The event stream broke; reconnecting…",
     notLeader: "This master is not the leader; the page follows the leader through /master/redirect.",
+    refused: (status) => status === 401
+      ? "The master asks for credentials (HTTP 401): open the page through “localmesos ui --principal … --secret …”."
+      : "The master refuses these credentials (HTTP 403).",
     switchLang: "Español",
     dark: "Dark",
     light: "Light",
