@@ -203,6 +203,13 @@ def test_the_page_follows_an_agent_a_task_its_sandbox_and_its_toggles(
     )
     kinds = log_kinds(browser)
     assert {"TASK_ADDED", "TASK_UPDATED", "FRAMEWORK_ADDED"} <= set(kinds), kinds
+    # One log line per update, each with the state that its update carried (newest first).
+    said = browser.execute_script(
+        "return [...document.querySelectorAll('#event-log li')].map(li => li.entry)"
+        ".filter(e => e.kind === 'TASK_UPDATED' && e.values.task === 'echo-0')"
+        ".map(e => e.values.state);"
+    )
+    assert said == ["TASK_FINISHED", "TASK_RUNNING", "TASK_STARTING"], said
     assert ui.console_errors(browser) == []
 
 

@@ -223,7 +223,11 @@ export function applyEvent(event) {
       agentId: status.agent_id?.value || known?.agentId || "", executorId: known?.executorId
         || status.executor_id?.value || "", state: u.state || status.state,
     }) || findTask(key);
-    return { kind, task, values: { task: task.id, state: task.state, why: status.reason || "" } };
+    // `state` is the task's latest state (the agent may be further on); the log line tells
+    // what this update says, `status.state` (master.proto `TaskUpdated`).
+    return { kind, task, values: {
+      task: task.id, state: status.state || task.state, why: status.reason || "",
+    } };
   }
   if (kind === "AGENT_ADDED") {
     const fresh = agentFromV1(event.agent_added.agent);
