@@ -275,10 +275,10 @@ def test_an_agents_files_are_read_through_the_proxy(cluster: LocalCluster, proxy
 def test_a_large_download_goes_through_at_the_clients_pace(
     cluster: LocalCluster, static_dir: Path
 ) -> None:
-    """20 MiB, more than the socket buffers hold, to a client that waits before it reads,
+    """6 MiB, more than the socket buffers hold, to a client that waits before it reads,
     through a proxy whose streams may fall only 256 KiB behind: the proxy must slow its
     reading of the agent down rather than drop the client."""
-    size = 20 * 1024 * 1024
+    size = 6 * 1024 * 1024
     with rh.subscribe(cluster.master) as sub:
         _, statuses = rh.run_command_task(sub, "big-file", f"head -c {size} /dev/urandom > big.bin")
     assert statuses[-1]["state"] == "TASK_FINISHED", statuses
