@@ -83,7 +83,9 @@ def test_killtree_signals_the_whole_tree_and_its_session(tmp_path: Path) -> None
     # A shell with a child, and an orphan that it left behind (its parent exited, so init
     # adopted it): the child is found by parentage, the orphan by its session.
     ready = tmp_path / "ready"
-    script = f"sleep 60 & (sleep 61 &); touch {ready}; wait"
+    # The shell writes the file itself (`: >`): a `touch` would be a child of its own, found
+    # (alive or a zombie) if the test saw the file before the shell had reaped it.
+    script = f"sleep 60 & (sleep 61 &); : > {ready}; wait"
     process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
     try:
         deadline = time.monotonic() + 10
