@@ -109,7 +109,7 @@ test-pythons: setup-dev
 pymesos-tests: setup-dev
 	@$(BIN)/python -m tools.pymesos_tests $(if $(PYMESOS_SOURCE),--source $(PYMESOS_SOURCE))
 
-# More seeds than the 20 of `make test`; a failed run prints how to reproduce it (--seed).
+# More seeds than the 12 of `make test`; a failed run prints how to reproduce it (--seed).
 # BROKEN=always|one-chunk runs them with a broken executor too (--broken-executor).
 chaos: setup-dev
 	@$(BIN)/python -m tests.integration.chaos --runs $(or $(RUNS),100) $(if $(SEED),--seed $(SEED)) \

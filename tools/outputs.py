@@ -34,6 +34,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fcntl import ioctl
 from pathlib import Path
@@ -45,6 +46,8 @@ COLUMNS, LINES = 80, 24
 SHOWN_MASTER = "127.0.0.1:5050"  # the master that posts show, started by hand
 TIMEOUT = 180.0
 ELLIPSIS = "…"
+# How many commands `--check` runs at once; see render_all.
+PARALLEL = (os.cpu_count() or 1) + 1
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,23 @@ def included(root: Path = ROOT) -> dict[str, list[str]]:
     return found
 
 
+def render_one(output: Output) -> str:
+    print(f"sync-outputs: running '{output.shown}'", flush=True)
+    with tempfile.TemporaryDirectory(prefix="outputs-") as scratch:
+        return render(output, Path(scratch))
+
+
+def render_all(outputs: list[Output]) -> list[str]:
+    """Each output's fresh run, in order. The commands run at the same time: each has its own
+    scratch directory, terminal and cluster (on ports the OS picks), and most of their time is
+    spent waiting (a connect timeout, the demo's faults being noticed), so together they take
+    about as long as the longest (the demo with failures) rather than the sum of all."""
+    if not outputs:
+        return []
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return list(pool.map(render_one, outputs))
+
+
 def check(outputs: list[Output], root: Path = ROOT, ci: bool = False) -> list[str]:
     """Problems with the saved outputs: missing, unused, or not what a run prints now."""
     from tools import in_ci
@@ -301,6 +321,7 @@ def check(outputs: list[Output], root: Path = ROOT, ci: bool = False) -> list[st
     uses = included(root)
     for name in sorted(set(uses) - {o.name for o in OUTPUTS}):
         problems.append(f"{', '.join(uses[name])} include outputs/{name}.txt, which no tool writes")
+    runnable = []
     for output in outputs:
         saved = path(output, root)
         if not saved.is_file():
@@ -317,9 +338,9 @@ def check(outputs: list[Output], root: Path = ROOT, ci: bool = False) -> list[st
             else:
                 print(f"sync-outputs: {output.name}: not checked here: {missing}")
             continue
-        print(f"sync-outputs: running '{output.shown}'", flush=True)
-        with tempfile.TemporaryDirectory(prefix="outputs-") as scratch:
-            fresh = render(output, Path(scratch))
+        runnable.append(output)
+    for output, fresh in zip(runnable, render_all(runnable), strict=True):
+        saved = path(output, root)
         old = comparable(saved.read_text(encoding="utf-8"), output, sanitize)
         new = comparable(fresh, output, sanitize)
         if old != new:
@@ -340,9 +361,7 @@ def write(outputs: list[Output], root: Path = ROOT) -> None:
         missing = missing_needs(output)
         if missing:
             raise OutputError(f"{output.name}: cannot run: {missing}")
-        print(f"sync-outputs: running '{output.shown}'", flush=True)
-        with tempfile.TemporaryDirectory(prefix="outputs-") as scratch:
-            text = render(output, Path(scratch))
+        text = render_one(output)  # one at a time: the saved outputs come from a quiet machine
         target = path(output, root)
         target.parent.mkdir(parents=True, exist_ok=True)
         # No newline at the end: the include sits on its own line inside the text block.

@@ -1,4 +1,7 @@
-"""`make test`: every check of the project, one suite after another, with a summary.
+"""`make test`: every check of the project, with a summary. The suites run one after another,
+but for two groups that run at the same time as the others, each in a process of its own: the
+notebooks and the terminal outputs (alongside pytest, at the same priority), and the suites that
+only read the tree (beside, at a lower priority).
 
 With CI=true every suite must run, and a missing tool fails its suite. On a user's machine a
 suite that cannot run says why in one line, and how to enable it, then the others go on.
@@ -48,6 +51,12 @@ class Suite:
     # process of lower priority: they use the cores that the cluster tests leave idle while they
     # wait, and cannot slow those tests down enough to change what they see.
     beside: bool = False
+    # Suites that start a few clusters of their own (the notebooks, the terminal outputs) run
+    # alongside pytest, at the same priority, in a process of their own: pytest's workers spend
+    # most of their time waiting on the cluster's timers (on 2 cores its tests kept 1.2 cores
+    # busy on average), and these suites, one cluster at a time per notebook or command, fill
+    # the rest instead of waiting for pytest to end.
+    alongside: bool = False
 
 
 def command(*args: str | Path) -> bool:
@@ -183,10 +192,10 @@ JEKYLL = Need.command("jekyll", "make setup-dev (as root on Debian) installs jek
 SUITES = [
     Suite("ruff", "lint and format", run_ruff),
     Suite("pytest", "unit and integration tests", run_pytest),
-    Suite("nbval", "notebooks against their saved outputs", run_nbval),
+    Suite("nbval", "notebooks against their saved outputs", run_nbval, alongside=True),
     Suite("listings", "code listings in posts match the code", run_listings),
     Suite("skeletons", "the workshop's skeletons (taller/paso*) match the steps", run_skeletons),
-    Suite("outputs", "terminal outputs in posts match a fresh run", run_outputs),
+    Suite("outputs", "terminal outputs in posts match a fresh run", run_outputs, alongside=True),
     Suite(
         "site",
         "jekyll build without warnings, then html-proofer",
@@ -262,22 +271,28 @@ def run(suites: list[Suite], asked: bool) -> dict[str, tuple[str, float]]:
     return results
 
 
-def start_beside(suites: list[Suite], asked: bool, folder: Path) -> subprocess.Popen[bytes]:
-    """This same command for the beside suites, at a lower priority, into a log of its own."""
+def start_beside(
+    suites: list[Suite], asked: bool, folder: Path, where: str = "beside", niceness: int = 10
+) -> subprocess.Popen[bytes]:
+    """This same command for the beside (or alongside) suites, at a lower priority (or the
+    same), into a log of its own."""
+    folder.mkdir()
     names = [suite.name for suite in suites]
     args = [sys.executable, "-m", "tools.suites", "--results", str(folder / "results.json")]
     args += [*(["--asked"] if asked else []), "--", *names]
     log = (folder / "output.log").open("wb")
-    print(f"-- {', '.join(names)}: running beside the others; their output comes at the end")
+    print(f"-- {', '.join(names)}: running {where} the others; their output comes at the end")
     # os.nice in the child only: the suites that run here keep their priority.
     return subprocess.Popen(
-        args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(10)
+        args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(niceness)
     )
 
 
-def collect_beside(process: subprocess.Popen[bytes], folder: Path) -> dict[str, tuple[str, float]]:
+def collect_beside(
+    process: subprocess.Popen[bytes], folder: Path, where: str = "beside"
+) -> dict[str, tuple[str, float]]:
     process.wait()
-    print("\n== beside: what the suites that ran beside printed ==", flush=True)
+    print(f"\n== {where}: what the suites that ran {where} printed ==", flush=True)
     sys.stdout.flush()
     sys.stdout.buffer.write((folder / "output.log").read_bytes())
     sys.stdout.flush()
@@ -306,12 +321,22 @@ def main(argv: list[str] | None = None) -> int:
     beside = [suite for suite in chosen if suite.beside and not args.results]
     if len(beside) == len(chosen):  # nothing to run them beside of
         beside = []
+    alongside = [suite for suite in chosen if suite.alongside and not args.results]
+    if len(alongside) + len(beside) == len(chosen):  # nothing to run them alongside of
+        alongside = []
     results: dict[str, tuple[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="tutorial-checks-") as folder:
-        process = start_beside(beside, asked, Path(folder)) if beside else None
-        results = run([suite for suite in chosen if suite not in beside], asked)
+        process = start_beside(beside, asked, Path(folder) / "beside") if beside else None
+        along = (
+            start_beside(alongside, asked, Path(folder) / "alongside", "alongside", 0)
+            if alongside
+            else None
+        )
+        results = run([s for s in chosen if s not in beside and s not in alongside], asked)
+        if along:
+            results |= collect_beside(along, Path(folder) / "alongside", "alongside")
         if process:
-            results |= collect_beside(process, Path(folder))
+            results |= collect_beside(process, Path(folder) / "beside")
     if args.results:
         args.results.write_text(json.dumps(results))
         return 0
@@ -319,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== summary ==")
     for suite in chosen:
         outcome, seconds = results.get(suite.name, ("failed", 0.0))
-        where = " (beside)" if suite in beside else ""
+        where = " (beside)" if suite in beside else " (alongside)" if suite in alongside else ""
         print(f"{suite.name:<12} {outcome:<8} {seconds:6.1f} s{where}")
     outcomes = [results.get(suite.name, ("failed", 0.0))[0] for suite in chosen]
     counts = {o: outcomes.count(o) for o in ("passed", "failed", "skipped")}

@@ -27,7 +27,7 @@ The moments are moments of the job, not of the clock: a fault fires once a drawn
 the chunks is in the checkpoint (plus a drawn delay), so it lands mid-job however fast or slow
 the machine is. The seed also draws the cluster (masters, agents, their size, how soon agents
 resend an unacknowledged update) and the checkpoint (ZooKeeper or a directory).
-tests/integration/test_step3_chaos.py runs 20 seeds; `make chaos` runs more.
+tests/integration/test_step3_chaos.py runs 12 seeds; `make chaos` runs more.
 """
 
 from __future__ import annotations

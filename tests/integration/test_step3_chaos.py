@@ -1,4 +1,4 @@
-"""The chaos test of step 3: 20 seeded runs of `tests/integration/chaos.py`, each a job of
+"""The chaos test of step 3: 12 seeded runs of `tests/integration/chaos.py`, each a job of
 `python -m step3_failover` processes on a fresh HA localmesos cluster while agents, executors,
 the active scheduler and the leading master are killed at random moments of the job.
 
@@ -25,12 +25,38 @@ from tests.integration.localmesos_procs import need_zookeeper
 
 pytestmark = pytest.mark.integration
 
-SEEDS = range(20)
+# Twelve of the first twenty seeds: between them they draw every pairing that the twenty drew
+# (each kind of fault with each kind of checkpoint, each resend delay, one or two schedulers at
+# start; every number of masters and agents, both sizes), so the eight others only repeated
+# pairings that these runs already test. `make chaos` runs a hundred seeds.
+SEEDS = (0, 1, 4, 5, 6, 7, 9, 11, 12, 16, 17, 19)
+FIRST_TWENTY = range(20)
+
+
+def pairings(plan: chaos.Plan) -> set[tuple[object, ...]]:
+    """What a run combines: each fault's kind with the checkpoint, the resend delay and the
+    schedulers at start; and the cluster's shape and the job's size."""
+    drawn: set[tuple[object, ...]] = {
+        ("masters", plan.masters),
+        ("agents", plan.agents),
+        ("size", plan.size),
+    }
+    for fault in plan.faults:
+        drawn |= {
+            ("kind", fault.kind),
+            ("kind and checkpoint", fault.kind, plan.zookeeper_state),
+            ("kind and resend delay", fault.kind, plan.status_update_retry),
+            ("kind and schedulers at start", fault.kind, plan.two_at_start),
+        }
+    return drawn
 
 
 def test_the_seeds_plan_every_kind_of_fault_on_both_kinds_of_state() -> None:
     plans = [chaos.plan(seed) for seed in SEEDS]
     assert {fault.kind for plan in plans for fault in plan.faults} == set(chaos.KINDS)
+    chosen = set().union(*(pairings(plan) for plan in plans))
+    twenty = set().union(*(pairings(chaos.plan(seed)) for seed in FIRST_TWENTY))
+    assert chosen == twenty, f"drawn by the first twenty seeds, not by SEEDS: {twenty - chosen}"
     assert all(1 <= len(plan.faults) <= 3 for plan in plans)
     assert {plan.zookeeper_state for plan in plans} == {True, False}
     assert {plan.two_at_start for plan in plans} == {True, False}

@@ -79,16 +79,25 @@ def test_trees_are_printed_as_stout_prints_them() -> None:
     assert cmd.format_trees([]) == "[ \n\n]"
 
 
-def test_killtree_signals_the_whole_tree_and_its_session(tmp_path: Path) -> None:
+def session_commands(session: int) -> list[str]:
+    """The command lines of the processes in ``session``, sorted (a zombie's is empty)."""
+    members = [cmd._process(pid) for pid, stat in cmd._all_stats().items() if stat[3] == session]
+    return sorted("" if p.zombie else p.command for p in members if p is not None)
+
+
+def test_killtree_signals_the_whole_tree_and_its_session() -> None:
     # A shell with a child, and an orphan that it left behind (its parent exited, so init
     # adopted it): the child is found by parentage, the orphan by its session.
-    ready = tmp_path / "ready"
-    script = f"sleep 60 & (sleep 61 &); touch {ready}; wait"
+    script = "sleep 60 & (sleep 61 &); wait"
     process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
     try:
+        # Until then the session may still hold a fork of the shell that has not yet become a
+        # sleep, or the subshell as a zombie.
+        settled = sorted([f"sh -c {script} ", "sleep 60 ", "sleep 61 "])
         deadline = time.monotonic() + 10
-        while not ready.exists() and time.monotonic() < deadline:
+        while session_commands(process.pid) != settled and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert session_commands(process.pid) == settled
         trees = cmd.killtree(process.pid, signal.SIGTERM)
         assert process.wait(10) == -signal.SIGTERM
         # The orphan is a tree of its own: its parent was not visited. (Trees come in the

@@ -127,3 +127,37 @@ def test_a_failing_beside_suite_fails_the_run(monkeypatch: pytest.MonkeyPatch) -
     here = suites.Suite("here", "passes", lambda: True)
     monkeypatch.setattr(suites, "SUITES", [here, ghost])
     assert suites.main([]) == 1
+
+
+def test_alongside_suites_run_in_a_process_of_their_own_while_the_others_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    listings = next(suite for suite in suites.SUITES if suite.name == "listings")
+    alongside = suites.Suite("listings", listings.title, listings.run, alongside=True)
+    here = suites.Suite("here", "runs in this process", lambda: print("ran here") or True)
+    monkeypatch.setattr(suites, "SUITES", [here, alongside])
+    assert suites.main([]) == 0
+    out = capsys.readouterr().out
+    assert "-- listings: running alongside the others" in out
+    assert "sync-listings: listings are up to date" in out
+    assert out.index("ran here") < out.index("== alongside:")
+    summary = out[out.index("== summary ==") :]
+    assert "listings     passed" in summary and "(alongside)" in summary
+
+
+def test_an_alongside_suite_asked_for_alone_runs_here(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    alone = suites.Suite("alone", "runs here", lambda: print("ran alone") or True, alongside=True)
+    monkeypatch.setattr(suites, "SUITES", [alone])
+    assert suites.main(["alone"]) == 0
+    out = capsys.readouterr().out
+    assert "running alongside" not in out
+    assert "ran alone" in out
+
+
+def test_the_notebooks_and_the_outputs_run_alongside_pytest() -> None:
+    by_name = {suite.name: suite for suite in suites.SUITES}
+    assert by_name["nbval"].alongside and by_name["outputs"].alongside
+    assert not by_name["pytest"].alongside and not by_name["pytest"].beside
