@@ -423,6 +423,11 @@ def test_the_meta_directory_holds_what_mesos_checkpoints(harness: Harness) -> No
     )
     finished = scheduler.wait_update("e", "TASK_FINISHED", timeout=10)
     command = running(scheduler, "c")
+    # What "e" freed may be on offer to us already: give it back and ask for no more, so that
+    # the other framework gets it.
+    driver.suppressOffers()
+    for held in scheduler.offers()[1:]:
+        driver.declineOffer([held["id"]], {"refuse_seconds": 3600})
     # A framework that does not checkpoint leaves nothing there.
     other, other_driver, other_id = harness.subscribe(cluster, framework_info(name="other"))
     other_offer = only(other.wait_offers(1, timeout=10))
