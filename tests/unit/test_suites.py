@@ -161,3 +161,27 @@ def test_the_notebooks_and_the_outputs_run_alongside_pytest() -> None:
     by_name = {suite.name: suite for suite in suites.SUITES}
     assert by_name["nbval"].alongside and by_name["outputs"].alongside
     assert not by_name["pytest"].alongside and not by_name["pytest"].beside
+
+
+def test_an_apart_suite_runs_beside_in_a_process_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # Two children, each printing its own suite; both come back in the summary.
+    monkeypatch.delenv("CI", raising=False)
+    by_name = {suite.name: suite for suite in suites.SUITES}
+    shared = suites.Suite("listings", "shared", by_name["listings"].run, beside=True)
+    apart = suites.Suite("skeletons", "apart", by_name["skeletons"].run, beside=True, apart=True)
+    here = suites.Suite("here", "runs in this process", lambda: True)
+    monkeypatch.setattr(suites, "SUITES", [here, shared, apart])
+    assert suites.main([]) == 0
+    out = capsys.readouterr().out
+    assert "-- listings: running beside the others" in out
+    assert "-- skeletons: running beside the others" in out  # not "listings, skeletons"
+    summary = out[out.index("== summary ==") :]
+    assert "listings     passed" in summary and "skeletons    passed" in summary
+
+
+def test_the_wheelhouse_runs_apart() -> None:
+    by_name = {suite.name: suite for suite in suites.SUITES}
+    assert by_name["wheelhouse"].beside and by_name["wheelhouse"].apart
+    assert not any(s.apart for s in suites.SUITES if s.name != "wheelhouse")
