@@ -531,6 +531,9 @@ class Proxy:
         where: str,
     ) -> EventStream:
         stream = EventStream(headers, content_type or "application/octet-stream")
+        # The server's bound, from the start: the pump may fill the stream before the server
+        # begins to serve it (and sets the bound), and must not run ahead by the default's.
+        stream.bound = self.server.limits.stream_bound
         sock = connection.sock
 
         def hang_up(_: EventStream) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -306,6 +307,32 @@ def test_a_large_download_goes_through_at_the_clients_pace(
         assert reply.header("Content-Disposition") == "attachment; filename=big.bin"
         assert len(reply.body) == size
         assert reply.body == expected
+
+
+class EndlessSource:
+    """An agent's answer that never ends: what the pump reads."""
+
+    length = None
+
+    def read1(self, size: int) -> bytes:
+        return b"x" * size
+
+
+def test_a_stream_not_served_yet_holds_no_more_than_the_servers_bound(static_dir: Path) -> None:
+    """The pump starts before the server serves the stream: it must wait at the server's
+    bound from the first byte, not at a default, or the first write overflows it."""
+    limits = Limits(stream_bound=256 * 1024)
+    with Proxy("127.0.0.1:1", port=0, static_dir=static_dir, limits=limits) as p:
+        connection = SimpleNamespace(sock=None, close=lambda: None)
+        stream = p._stream(connection, EndlessSource(), {}, None, "a test source")  # type: ignore[arg-type]
+        try:
+            rh.wait_until(lambda: stream.backlog > 0, what="the pump to queue")
+            time.sleep(0.3)  # the pump would go on queueing, were it not held back
+            assert 0 < stream.backlog <= limits.stream_bound
+            assert not stream.overflowed
+        finally:
+            stream.close()
+            stream.closed = True  # never served: the pump stops at its next look
 
 
 def test_an_unknown_agent_is_404(cluster: LocalCluster, proxy: Proxy) -> None:
