@@ -39,6 +39,8 @@ from step3_failover.scheduler import EXECUTOR_ID, JobScheduler, Settings, execut
 
 # Where the schedulers serve the executor's code (see archive.py), one port for the whole job.
 CODE_PORT = 5070
+# Binding the code's port again, when it is taken but nothing answers on it.
+TAKEN_ATTEMPTS = 3
 URI = re.compile(r"^(https?://[^/\s]+/\S*|file:///\S+)$")
 MASTER = re.compile(r"^(zk://[^/\s]+/\S+|[\w.-]+:\d{1,5})$")
 log = logging.getLogger("step3_failover")
@@ -725,25 +727,33 @@ def served(
         ) from error
     with tempfile.TemporaryDirectory(prefix="step3-code-") as directory:
         code = archive.build(Path(directory))
-        try:
-            settings.executor_uri, server = archive.serve(code, host, args.code_port)
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise JobError(
-                    f"cannot serve the code on port {args.code_port}: {error}"
-                ) from error
-            # Another scheduler of this job on this machine may serve it already: the same
-            # code makes the same archive, and then its URL is ours too.
-            settings.executor_uri = f"http://{host}:{args.code_port}/{code.name}"
-            if served_elsewhere(settings.executor_uri) != code.read_bytes():
-                raise JobError(
-                    f"port {args.code_port} is taken, and not by a scheduler that serves this "
-                    "code: choose another --code-port, the same for every scheduler of the job"
-                ) from error
-            say(f"another scheduler on this machine serves the code at {settings.executor_uri}")
-            with taking_over(code, host, args.code_port):
-                yield
-            return
+        for attempt in range(1, TAKEN_ATTEMPTS + 1):
+            try:
+                settings.executor_uri, server = archive.serve(code, host, args.code_port)
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise JobError(
+                        f"cannot serve the code on port {args.code_port}: {error}"
+                    ) from error
+                # Another scheduler of this job on this machine may serve it already: the
+                # same code makes the same archive, and then its URL is ours too.
+                elsewhere_url = f"http://{host}:{args.code_port}/{code.name}"
+                settings.executor_uri = elsewhere_url
+                elsewhere = served_elsewhere(elsewhere_url)
+                if elsewhere == code.read_bytes():
+                    say(f"another scheduler on this machine serves the code at {elsewhere_url}")
+                    with taking_over(code, host, args.code_port):
+                        yield
+                    return
+                if elsewhere is not None or attempt == TAKEN_ATTEMPTS:
+                    raise JobError(
+                        f"port {args.code_port} is taken, and not by a scheduler that serves "
+                        "this code: choose another --code-port, the same for every scheduler "
+                        "of the job"
+                    ) from error
+                # Nothing answers on it: a scheduler that served it may be closing.
+                time.sleep(0.5)
         try:
             yield
         finally:

@@ -1,5 +1,5 @@
 """`make demo` (tools/demo.py): a cluster up, the step run against it, the cluster down; with
---failures, the step survives its own crash and the loss of an executor, an agent and a master."""
+--failures, the step survives its own crash and the loss of an executor, agents and a master."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ def test_demo_with_failures_still_gives_the_sequential_result(tmp_path):
         "restarted agent",
         "killed an executor",
         "process (not its machine)",
-        "with its machine",
         "killed the leading master",
+        "with its machine",
     ]
     found = [next((i for i, line in enumerate(said) if e in line), None) for e in events]
     assert None not in found and found == sorted(found), said

@@ -1529,6 +1529,19 @@ def test_a_port_taken_by_something_else_is_an_error_naming_the_code_port() -> No
             pass
 
 
+def test_a_port_that_a_closing_scheduler_frees_is_taken_again() -> None:
+    """The port is bound, nothing answers on it, and it is freed a moment later (a scheduler
+    of another job on this machine, ending): this one binds it on a later attempt."""
+    other = socket.socket()
+    other.bind(("", 0))
+    port = other.getsockname()[1]
+    threading.Timer(0.2, other.close).start()
+    args, settings = served_settings(port)
+    with step3_main.served(args, settings, print):
+        assert settings.executor_uri is not None
+        assert step3_main.served_elsewhere(settings.executor_uri) is not None
+
+
 def test_the_archive_is_all_that_the_executor_needs_of_the_project(tmp_path: Path) -> None:
     """The executor, imported in a sandbox from the unpacked archive alone: the project's
     editable install is taken away, so a module that the archive lacks fails to import."""
