@@ -70,10 +70,9 @@ def framework(master: str, settings: Any) -> Iterator[Any]:
 
 # Armed in the page, so that a busy machine's slow round trips cannot miss the moment: each time
 # the legend changes, and in the same turn of the page's event loop, read the two dominant
-# shares it shows and, if each is about a half (3/8 to 5/8: offers of a whole agent every 0.2 s
-# move the split by an eighth) and together they are no more than the whole cluster
-# (/master/state can, for a moment, count a finished task's resources both as used and as
-# offered), lay a still copy of the page over it, once. The live page goes on updating beneath
+# shares it shows and, once each is a half (DRF's split, which the posts' text describes; the
+# split moves by eighths around it as offers of a whole agent come and go), lay a still copy of
+# the page over it, once. The live page goes on updating beneath
 # (its code finds its elements by ID, and the originals come first), and the shot shows the
 # copy: the shares checked are the shares shown.
 ARM = """
@@ -86,7 +85,7 @@ const check = () => {
   for (const e of legend.querySelectorAll('[data-framework-id]'))
     shown[e.dataset.frameworkId] = +e.dataset.share;
   const split = [shown[a] ?? 0, shown[b] ?? 0];
-  if (!split.every((share) => share >= 0.375 && share <= 0.625) || split[0] + split[1] > 1)
+  if (!split.every((share) => Math.abs(share - 0.5) < 0.01))
     return;
   const still = document.createElement('div');
   still.id = 'ui-shots-still';

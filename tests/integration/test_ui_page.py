@@ -21,6 +21,7 @@ import pytest
 from pymesos import Scheduler
 
 from localmesos import LocalCluster
+from tests.integration import raw_http as rh
 from tests.integration import ui_support as ui
 from tests.integration.pymesos_harness import (
     Harness,
@@ -298,3 +299,24 @@ def test_a_standby_sends_the_browser_to_the_leader() -> None:
         # A browser that prefers English gets the page in English.
         assert browser.execute_script("return document.documentElement.lang;") == "en"
         assert browser.find_element("id", "h-agents").text == "Agents"
+
+
+def test_two_frameworks_with_one_name_are_told_apart(browser: Any) -> None:
+    """The same program run twice: the legend adds the end of each framework's ID."""
+    with (
+        LocalCluster(agents=1, allocation_interval=0.1) as cluster,
+        rh.subscribe(cluster.master, rh.framework_info(name="twin")) as a,
+        rh.subscribe(cluster.master, rh.framework_info(name="twin")) as b,
+    ):
+        ui.load(browser, f"http://{cluster.leader}/")
+        labels = ui.wait_js(
+            browser,
+            "const items = [...document.querySelectorAll('#frameworks [data-framework-id]')];"
+            "return items.length === 2 && Object.fromEntries("
+            "items.map(i => [i.dataset.frameworkId, i.textContent]));",
+            what="both frameworks in the legend",
+        )
+        for sub in (a, b):
+            suffix = sub.framework_id.rsplit("-", 1)[1]
+            assert labels[sub.framework_id].startswith(f"twin ({suffix}) "), labels
+        assert ui.console_errors(browser) == []

@@ -195,7 +195,7 @@ function drawLegend() {
     item.dataset.share = fw.share.toFixed(3);
     const swatch = document.createElement("span");
     swatch.className = `swatch sw${fw.colour % COLOURS}`;
-    item.append(swatch, `${fw.name} ${(fw.share * 100).toFixed(1)}%`);
+    item.append(swatch, `${frameworkName(fw.id)} ${(fw.share * 100).toFixed(1)}%`);
     items.push(item);
   }
   const free = document.createElement("span");

@@ -75,7 +75,14 @@ function framework(id, name) {
 }
 
 export function frameworkName(id) {
-  return model.frameworks.get(id)?.name || id;
+  const name = model.frameworks.get(id)?.name;
+  if (!name) return id;
+  // Two frameworks may share a name (the same program run twice): the end of the ID, which
+  // the master numbers in order (…-0000, …-0001), tells them apart.
+  for (const other of model.frameworks.values()) {
+    if (other.id !== id && other.name === name) return `${name} (${id.split("-").pop()})`;
+  }
+  return name;
 }
 
 function agentFromV1(a) {
@@ -382,8 +389,12 @@ export function applyState(state) {
     fw.offered = flatScalars(f.offered_resources);
     fw.outstanding = (f.offers || []).length;
     for (const t of f.tasks || []) {
-      const s = slot(t.slave_id, f.id);
-      s.used = add(s.used, flatScalars(t.resources));
+      // An ended task stays listed until its update is acknowledged, but its resources are
+      // free again (and may be on offer): only live tasks fill the boxes.
+      if (!isTerminal(t.state)) {
+        const s = slot(t.slave_id, f.id);
+        s.used = add(s.used, flatScalars(t.resources));
+      }
       putTask(taskFromState(t));
     }
     for (const e of f.executors || []) {

@@ -2,7 +2,7 @@
 // chart. Colours come from style.css (classes u0.., o0.., s0..), so the theme switch needs
 // no redraw.
 
-import { BUCKET_MS, model, shortAgent } from "./data.js";
+import { BUCKET_MS, frameworkName, model, shortAgent } from "./data.js";
 import { t } from "./i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -65,7 +65,7 @@ function bar(svg, y, resource, agent) {
         class: kind === "used" ? `u${c}` : `o${c} offered`,
       });
       if (kind === "offered") rect.setAttribute("fill", `url(#hatch-${c})`);
-      const name = model.frameworks.get(fwId)?.name || fwId;
+      const name = frameworkName(fwId);
       rect.append(el("title", {}, `${name}: ${format(amount, resource)} ${kind === "used" ? "" : "(offer)"}`));
       svg.append(rect);
       x += w;
@@ -196,7 +196,7 @@ export function drawShares(container) {
     const ly = Math.max(y(fw.share) + 4, lastY + 14);
     lastY = ly;
     svg.append(el("text", { x: w - right + 6, y: ly, class: `small t${fw.colour % COLOURS}` },
-      `${fw.name} ${(fw.share * 100).toFixed(0)}%`));
+      `${frameworkName(fw.id)} ${(fw.share * 100).toFixed(0)}%`));
   }
   container.replaceChildren(svg);
 }
@@ -249,7 +249,7 @@ export function drawOffers(container) {
     const name = row.insertCell();
     const swatch = document.createElement("span");
     swatch.className = `swatch sw${colourOf(id)}`;
-    name.append(swatch, totals.name);
+    name.append(swatch, model.frameworks.has(id) ? frameworkName(id) : totals.name);
     for (const kind of ["sent", "accepted", "declined", "rescinded"]) {
       row.insertCell().textContent = String(totals[kind]);
       sum[kind] += totals[kind];
