@@ -24,6 +24,7 @@ tests and the benchmarks read (keep them):
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,12 @@ def screenshots(driver: Any, state: str) -> list[Path]:
                 viewport(driver, width, height)
                 settle(driver)
                 path = SCREENSHOTS / f"{state}-{theme}-{device}.png"
-                driver.save_screenshot(str(path))
-                why = blank_reason(path)
+                # Checked from a file of this run's own, then put in place whole: another run
+                # of the suite on this checkout may be writing the same name.
+                mine = path.with_name(f".{os.getpid()}-{path.name}")
+                driver.save_screenshot(str(mine))
+                why = blank_reason(mine)
+                os.replace(mine, path)
                 assert why is None, f"{path.name} looks blank: {why}"
                 wide = driver.execute_script("return document.documentElement.scrollWidth;")
                 assert wide <= width, f"{path.name}: {wide} px wide on a {width} px screen"
