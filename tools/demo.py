@@ -3,9 +3,9 @@
 `make demo STEP=1` (or 2, or 3) chooses the step; without STEP it is the most complete one.
 The step runs as its own process, exactly as a reader would run it by hand against any master.
 With --failures (`make demo FAILURES=1`, step 3 only), the demo breaks things while the job
-runs: the scheduler crashes and is started again, then an agent restarts, an executor dies, an
-agent's process dies, an agent's whole machine dies, and the leading master dies, one after the
-other; the job must still end with the exact result. The embedded cluster's own log is in
+runs: the scheduler crashes and is started again, then an executor dies, an agent's process
+dies, an agent's whole machine dies, and the leading master dies, one after the other; the job
+must still end with the exact result. The embedded cluster's own log is in
 build/demo-localmesos.log.
 """
 
@@ -42,6 +42,7 @@ FAILOVER_STEP = 3  # the first step that survives its own crash; --failures need
 AGENTS = 2
 CRASH_AFTER = 0.15  # the first scheduler kills itself after this share of the chunks
 POLL = 0.05
+EXECUTOR_WAIT = 10.0  # s: how long the executor's fault waits for an executor to kill
 
 
 def log_cluster_to(path: Path) -> None:
@@ -68,18 +69,18 @@ class Faults:
     def __init__(self, cluster: LocalCluster, state: Path, chunks: int, master_too: bool):
         self.cluster = cluster
         self.store = DirectoryStore(state)  # the step's checkpoint, read as it is written
+        # The master's fault comes last: the job waits while the masters elect a new leader,
+        # and an agent lost during the election would hold it up for agent_reregister_timeout.
+        # (No agent restart here: its recovery lasts executor_reregistration_timeout and more,
+        # long enough for a loaded machine to finish the job before the faults after it;
+        # notebook 03 and the chaos test show it.)
         faults: list[tuple[float, Callable[[], str]]] = [
-            (0.25, self.restart_agent),
-            (0.4, self.kill_executor),
-            (0.5, self.kill_agent),
+            (0.3, self.kill_executor),
+            (0.45, self.kill_agent),
+            (0.6, self.kill_host),
         ]
-        # The master's fault comes before the last agent's: a fault that waits for a new
-        # agent to register lets the job run on meanwhile, and on a loaded machine the job
-        # could finish before a fault planned after it; while the masters elect a new leader,
-        # the job waits, so nothing planned after the master's fault is ever outrun.
         if master_too:
-            faults.append((0.6, self.kill_master))
-        faults.append((0.75 if master_too else 0.6, self.kill_host))
+            faults.append((0.75, self.kill_master))
         self.plan = [(max(1, round(share * chunks)), fault) for share, fault in faults]
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, name="demo-faults", daemon=True)
@@ -89,9 +90,6 @@ class Faults:
 
     def run(self) -> None:
         for milestone, fault in self.plan:
-            # A fault that takes a while (an agent's restart) may let the job pass the next
-            # milestones: each fault waits for a result of its own after the one before.
-            milestone = max(milestone, self.done() + 1)
             while self.done() < milestone:
                 if self.stop.wait(POLL):
                     return
@@ -101,19 +99,19 @@ class Faults:
                 say(f"{fault.__name__.replace('_', ' ')} did not happen: {error}")
 
     def kill_executor(self) -> str:
-        self.cluster.kill_executor(self.store.framework_id() or "", EXECUTOR_ID)
-        return "killed an executor (SIGKILL); its running chunks will be launched again"
+        # Right after the scheduler's restart, the executors may not have started yet: wait
+        # for one, while the job runs.
+        deadline = time.monotonic() + EXECUTOR_WAIT
+        while True:
+            try:
+                self.cluster.kill_executor(self.store.framework_id() or "", EXECUTOR_ID)
+                return "killed an executor (SIGKILL); its running chunks will be launched again"
+            except KeyError:
+                if time.monotonic() > deadline or self.stop.wait(POLL):
+                    raise
 
     # The three ways an agent fails, as a real cluster shows them. Step 3 checkpoints, so an
     # agent's process may die and come back without taking our executor with it.
-    def restart_agent(self) -> str:
-        agent_id = self.cluster.agents[0]
-        self.cluster.restart_agent(agent_id)
-        return (
-            f"restarted agent {agent_id}'s process; it recovered our executor and its chunks, "
-            "which carry on"
-        )
-
     def kill_agent(self) -> str:
         agent_id = self.cluster.agents[0]
         self.cluster.kill_agent(agent_id)
