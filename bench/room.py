@@ -35,9 +35,9 @@ RUNS = 3
 HOUR = 3600.0
 
 
-def first_offers(master: str) -> tuple[list[float], int]:
+def first_offers(master: str) -> list[float]:
     """Seconds from the moment all the subscriptions start to each framework's first OFFERS,
-    and how many offers went out in all."""
+    in order."""
     start = threading.Barrier(FRAMEWORKS + 1)
     began = 0.0
     firsts: list[float] = []
@@ -88,7 +88,7 @@ def first_offers(master: str) -> tuple[list[float], int]:
         raise RuntimeError(f"a framework failed: {errors[0]!r}") from errors[0]
     if not finished:
         raise RuntimeError(f"only {len(firsts)} of {FRAMEWORKS} frameworks had an offer in 60 s")
-    return sorted(firsts), len(firsts)
+    return sorted(firsts)
 
 
 def run() -> list[Result]:
@@ -100,7 +100,7 @@ def run() -> list[Result]:
         with LocalCluster(agents=AGENTS, allocation_interval=INTERVAL) as cluster:
             alone = [subscribe_to_offers_ms(cluster.master) for _ in range(5)]
             baselines.append(statistics.median(alone))
-            firsts, _ = first_offers(cluster.master)
+            firsts = first_offers(cluster.master)
         lasts.append(firsts[-1])
         medians.append(statistics.median(firsts))
     last = statistics.median(lasts)

@@ -50,8 +50,8 @@ def framework_json(master: Master, framework: Framework) -> dict:
     info = framework.info
     # A terminal task waiting for its acknowledgement is still listed, but no longer uses
     # anything: Mesos takes its resources back with the terminal update (`Master::updateTask`).
-    used, offered = framework_usage(master, framework)
     executors = framework_executors(master, framework.id)
+    used, offered = framework_usage(master, framework, executors)
     result = {
         "id": framework.id,
         "name": info.get("name", ""),
@@ -93,14 +93,18 @@ def framework_json(master: Master, framework: Framework) -> dict:
     return result
 
 
-def framework_usage(master: Master, framework: Framework) -> tuple[Resources, Resources]:
+def framework_usage(
+    master: Master, framework: Framework, executors: list[Executor] | None = None
+) -> tuple[Resources, Resources]:
     """`Framework::totalUsedResources` (live tasks and executors) and
-    `totalOfferedResources`."""
+    `totalOfferedResources`; ``executors``: the framework's, when the caller has them."""
     used = Resources()
     for task in framework.tasks.values():
         if not task.resources_recovered:
             used = used + task.resources
-    for executor in framework_executors(master, framework.id):
+    if executors is None:
+        executors = framework_executors(master, framework.id)
+    for executor in executors:
         used = used + executor.resources
     offered = Resources()
     for offer in framework.offers.values():

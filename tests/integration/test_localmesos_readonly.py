@@ -14,6 +14,7 @@ import pytest
 
 from localmesos.cluster import LocalCluster
 from tests.integration import raw_http as rh
+from tests.integration.pymesos_harness import only
 
 pytestmark = pytest.mark.integration
 
@@ -363,9 +364,4 @@ def test_a_finished_task_waiting_for_its_acknowledgement_uses_nothing() -> None:
         assert framework()["used_resources"]["cpus"] == 0
         assert framework()["used_resources"]["mem"] == 0
         state = rh.get(cluster.leader, "/master/state").json()
-        assert only_agent(state)["used_resources"]["cpus"] == 0
-
-
-def only_agent(state: dict) -> dict:
-    [agent] = state["slaves"]
-    return agent
+        assert only(state["slaves"])["used_resources"]["cpus"] == 0
