@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--failures",
         action="store_true",
-        help="crash the scheduler, an executor, an agent and the leading master as the job runs "
+        help="crash the scheduler, an executor, an agent's process, another agent's machine and the leading master as the job runs "
         f"(step {FAILOVER_STEP} or later)",
     )
     args = parser.parse_args(argv)
