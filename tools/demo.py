@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--failures",
         action="store_true",
-        help="crash the scheduler, an executor, an agent's process, another agent's machine and the leading master as the job runs "
-        f"(step {FAILOVER_STEP} or later)",
+        help="crash the scheduler, an executor, an agent's process, another agent's machine "
+        f"and the leading master as the job runs (step {FAILOVER_STEP} or later)",
     )
     args = parser.parse_args(argv)
     if args.failures and args.step < FAILOVER_STEP:
