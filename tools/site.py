@@ -25,6 +25,8 @@ PART = {"es": "Parte {number} de {total}", "en": "Part {number} of {total}"}
 WARNING = re.compile(r"warn|deprecat|error|conflict", re.IGNORECASE)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Without the background-networking flags Chromium keeps dialling out, and this network is closed.
+# What makes a page see prefers-color-scheme: dark.
+DARK_FLAGS = ("--force-dark-mode", "--blink-settings=preferredColorScheme=0")
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -218,7 +220,7 @@ def screenshot(url: str, png: Path, dark: bool = False, width: int = 1200) -> Pa
     png.unlink(missing_ok=True)
     flags = list(CHROMIUM_FLAGS)
     if dark:
-        flags += ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]
+        flags += DARK_FLAGS
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [
@@ -258,12 +260,34 @@ PHONE_WIDTH = 390  # CSS pixels: an iPhone 12 to 15 held upright
 
 # Loads each page in an iframe as wide as a phone, and lists what does not fit: the page being
 # wider than the screen (something sticks out of the column), and inline code split across
-# two lines (at a hyphen, most often). Chromium runs it and prints the DOM, result included.
+# two lines (at a hyphen, most often). Run in dark mode, it also lists the PNG charts that do
+# not sit on a light card: matplotlib draws them for a white page. Chromium runs it and prints
+# the DOM, result included.
 PROBE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>layout probe</title></head><body>
 <script>
 const pages = %(pages)s;
 const width = %(width)d;
+const dark = %(dark)s;
+function luminance(colour) {
+  const [r, g, b, a] = (colour.match(/[\\d.]+/g) || []).map(Number);
+  if (a === 0) return 0;  // transparent: the dark page shows through
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}
+function darkProblems(doc) {
+  const view = doc.defaultView;
+  if (!view.matchMedia("(prefers-color-scheme: dark)").matches) {
+    return ["dark mode did not apply, so its charts were not checked"];
+  }
+  const problems = [];
+  for (const image of doc.querySelectorAll("img[src$='.png']")) {
+    const card = luminance(view.getComputedStyle(image).backgroundColor);
+    if (card < 0.8) {
+      problems.push("in dark mode, " + image.getAttribute("src") + " sits on a dark background");
+    }
+  }
+  return problems;
+}
 function describe(element) {
   const text = (element.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 60);
   return element.tagName.toLowerCase() + (element.className ? "." + element.className : "") +
@@ -297,7 +321,7 @@ async function main() {
     frame.src = path;
     document.body.appendChild(frame);
     await loaded;
-    results[path] = measure(frame.contentDocument);
+    results[path] = dark ? darkProblems(frame.contentDocument) : measure(frame.contentDocument);
     frame.remove();
   }
   const out = document.createElement("pre");
@@ -320,15 +344,28 @@ def pages_to_shoot(source: Path = ROOT) -> dict[str, str]:
 
 def phone_layout_problems(site: Path, paths: list[str], width: int = PHONE_WIDTH) -> list[str]:
     """What does not fit a phone-wide screen on each page, measured by Chromium."""
+    return probe_problems(site, paths, width, dark=False)
+
+
+def dark_chart_problems(site: Path, paths: list[str]) -> list[str]:
+    """The PNG charts that would sit on a dark background in dark mode, seen by Chromium."""
+    return probe_problems(site, paths, 1200, dark=True)
+
+
+def probe_problems(site: Path, paths: list[str], width: int, dark: bool) -> list[str]:
     browser = chromium()
     if browser is None:
         raise SiteError("no chromium on PATH")
     probe = site / "layout-probe.html"
-    probe.write_text(PROBE % {"pages": json.dumps(paths), "width": width}, encoding="utf-8")
+    probe.write_text(
+        PROBE % {"pages": json.dumps(paths), "width": width, "dark": json.dumps(dark)},
+        encoding="utf-8",
+    )
+    flags = [*CHROMIUM_FLAGS, *(DARK_FLAGS if dark else ())]
     try:
         with serve(site) as base, tempfile.TemporaryDirectory() as profile:
             result = subprocess.run(
-                [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                [browser, *flags, f"--user-data-dir={profile}", "--dump-dom",
                  "--virtual-time-budget=60000", base + "/layout-probe.html"],
                 capture_output=True, text=True, timeout=180,
             )  # fmt: skip
@@ -363,4 +400,7 @@ def screenshots(site: Path, source: Path = ROOT, out: Path | None = None) -> lis
     problems = phone_layout_problems(site, list(pages.values()))
     if problems:
         raise SiteError(f"at {PHONE_WIDTH} px wide:\n" + "\n".join(problems))
+    problems = dark_chart_problems(site, list(pages.values()))
+    if problems:
+        raise SiteError("charts in dark mode:\n" + "\n".join(problems))
     return shots

@@ -138,3 +138,20 @@ def test_inline_code_broken_at_a_hyphen_fails_the_phone_layout_check(tmp_path: P
     css.write_text(css.read_text().replace("  white-space: nowrap;\n}\n", "}\n", 1))
     problems = site.phone_layout_problems(site.build(source, tmp_path / "broken"), paths)
     assert any("inline code broken across lines" in problem for problem in problems), problems
+
+
+def test_a_chart_left_on_the_dark_page_fails_the_dark_mode_check(tmp_path: Path) -> None:
+    need("jekyll", "make setup-dev installs it")
+    if site.chromium() is None:
+        need("chromium", "make setup-dev installs it")
+    source = copy_site(tmp_path / "src")
+    paths = [post.permalink for post in site.posts(source) if post.lang == "es"]
+    assert site.dark_chart_problems(site.build(source, tmp_path / "good"), paths) == []
+
+    # The light card that the PNG charts get in dark mode, gone.
+    css = source / "assets" / "css" / "style.css"
+    text = css.read_text()
+    assert "    background: #ffffff;\n    border-radius: 6px;\n    padding: 0.5rem;\n" in text
+    css.write_text(text.replace("    background: #ffffff;\n    border-radius: 6px;\n", "", 1))
+    problems = site.dark_chart_problems(site.build(source, tmp_path / "broken"), paths)
+    assert any("sits on a dark background" in problem for problem in problems), problems
