@@ -33,7 +33,7 @@ ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 help:
 	@echo "make demo          set up, then run the framework on the embedded cluster (localmesos)"
 	@echo "                   STEP=1|2|3 (default 3); FAILURES=1: kill the scheduler, an executor,"
-	@echo "                   an agent and a master on the way (step 3)"
+	@echo "                   an agent's process, another's machine and a master on the way (step 3)"
 	@echo "make test          full set-up, then run every check (ruff, pytest, nbval, listings, outputs,"
 	@echo "                   blog, screenshots, compose)"
 	@echo "make setup         create .venv with the attendee's Python packages; no root (idempotent)"
@@ -93,8 +93,8 @@ wheelhouse: setup
 	$(BIN)/python -m tools.wheelhouse $(or $(WHEELHOUSE),build/wheelhouse)
 
 # One step on the embedded cluster, with the demo dataset (STEP=1, 2 or 3; 3 by default); see
-# tools/demo.py. `make demo FAILURES=1` kills the scheduler, an executor, an agent and a master
-# as step 3 runs (the master only where ZooKeeper is installed).
+# tools/demo.py. `make demo FAILURES=1` kills the scheduler, an executor, an agent's process,
+# another agent's machine and a master as step 3 runs (the master only where ZooKeeper is installed).
 demo: setup
 	@$(BIN)/python -m tools.demo $(if $(STEP),--step $(STEP)) $(if $(FAILURES),--failures)
 

@@ -110,8 +110,9 @@ class Faults:
                 if time.monotonic() > deadline or self.stop.wait(POLL):
                     raise
 
-    # The three ways an agent fails, as a real cluster shows them. Step 3 checkpoints, so an
-    # agent's process may die and come back without taking our executor with it.
+    # Two of the three ways an agent fails, as a real cluster shows them: its process dies (step
+    # 3 checkpoints, so the master waits for the agent until its health checks give it up), or
+    # its whole machine does. The third, a restart, is in notebook 03 and the chaos test.
     def kill_agent(self) -> str:
         agent_id = self.cluster.agents[0]
         self.cluster.kill_agent(agent_id)
@@ -175,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--failures",
         action="store_true",
-        help="crash the scheduler, an executor, an agent and the leading master as the job runs "
-        f"(step {FAILOVER_STEP} or later)",
+        help="crash the scheduler, an executor, an agent's process, another agent's machine "
+        f"and the leading master as the job runs (step {FAILOVER_STEP} or later)",
     )
     args = parser.parse_args(argv)
     if args.failures and args.step < FAILOVER_STEP:

@@ -141,13 +141,24 @@ class Checkpointer:
         relink(directory / "runs" / "latest", container_id)
 
     def forked(self, framework_id: str, executor_id: str, container_id: str, pid: int) -> None:
-        """The pid that the containerizer forked, and when that process started."""
+        """The pid that the containerizer forked, and when that process started. The process
+        runs by now: a disk that refuses the pid is logged (Mesos aborts the agent), and the
+        process goes on, supervised, as an update record that cannot be written is logged; an
+        agent restarted later would not adopt it."""
         if not self.checkpoints(framework_id):
             return
         start = start_time(pid)
         pids = self._run_dir(framework_id, executor_id, container_id) / "pids"
-        write_text(pids / "forked.pid", str(pid))
-        write_text(pids / "forked.starttime", "" if start is None else str(start))
+        try:
+            write_text(pids / "forked.pid", str(pid))
+            write_text(pids / "forked.starttime", "" if start is None else str(start))
+        except OSError as error:
+            log.error(
+                "%s: failed to checkpoint the pid of executor %s: %s",
+                self.agent.name,
+                executor_id,
+                error,
+            )
 
     def task(self, framework_id: str, executor_id: str, container_id: str, task: dict) -> None:
         """task.info: the task as Mesos checkpoints it (`protobuf::createTask`), in

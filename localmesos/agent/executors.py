@@ -195,10 +195,6 @@ def _spawn(agent: Agent, executor: Executor) -> None:
             executor.grace,
         )
         executor.process = agent.launcher.spawn(argv, executable=executable, cwd=directory, env=env)
-        # The containerizer checkpoints the pid it forked (`MesosContainerizerProcess::_launch`).
-        agent.checkpointer.forked(
-            executor.framework_id, executor.id, executor.container_id, executor.process.pid
-        )
     except OSError as error:
         # The container never started: its tasks fail once they are queued on it.
         executor.termination = (
@@ -207,6 +203,10 @@ def _spawn(agent: Agent, executor: Executor) -> None:
         )
         agent.dispatch(exited, agent, executor, -1)
         return
+    # The containerizer checkpoints the pid it forked (`MesosContainerizerProcess::_launch`).
+    agent.checkpointer.forked(
+        executor.framework_id, executor.id, executor.container_id, executor.process.pid
+    )
     threading.Thread(
         target=_wait,
         args=(agent, executor, executor.process),

@@ -573,23 +573,40 @@ class Agent(Actor):
             return
         self.frameworks[framework_id] = framework_info
         self._uncomplete(framework_id)  # with its completed executors (`Slave::run`)
+        # The framework's own executor, if the task names one, and whether it runs already.
+        key = (
+            (framework_id, task["executor"]["executor_id"]["value"]) if "executor" in task else None
+        )
+        running = key in self.executors
         try:
             self.checkpointer.framework(framework_id)
             if "executor" in task:
                 executors.run_task(self, framework_id, task)
             else:
                 command_tasks.launch(self, framework_info, task)
-        except SandboxError as error:
-            self._executor_not_added(framework_info, task, str(error))
-        except OSError as error:
+        except (SandboxError, OSError) as error:
             # Mesos CHECKs its checkpoints and aborts the agent; a task that cannot be
             # started here is lost instead, so that a full or read-only disk wedges nothing.
-            self._executor_not_added(framework_info, task, f"Failed to checkpoint: {error}")
+            message = (
+                str(error) if isinstance(error, SandboxError) else f"Failed to checkpoint: {error}"
+            )
+            launched = self.executors.get(key) if key is not None and not running else None
+            if launched is not None:
+                # Launched for this task alone, which it will never get: shut down, its
+                # exit then reported to the master as any executor's.
+                executors.shutdown(self, launched)
+            self._executor_not_added(
+                framework_info, task, message, executor_exited=not running and launched is None
+            )
 
-    def _executor_not_added(self, framework_info: dict, task: dict, message: str) -> None:
+    def _executor_not_added(
+        self, framework_info: dict, task: dict, message: str, *, executor_exited: bool = True
+    ) -> None:
         """`Slave::__run` when `Framework::addExecutor` fails (its sandbox cannot be made):
         the task is dropped (TASK_LOST for a framework that is not PARTITION_AWARE), and the
-        master hears that the executor exited, so that it gives its resources back."""
+        master hears that the executor exited, so that it gives its resources back. An
+        executor that runs (or was launched and is being shut down) is not said to have
+        exited: `sendExitedExecutorMessage` is for an executor that never started."""
         framework_id = framework_info["id"]["value"]
         task_id = task["task_id"]["value"]
         executor_id = task["executor"]["executor_id"]["value"] if "executor" in task else task_id
@@ -608,7 +625,8 @@ class Agent(Actor):
             with_uuid=True,
         )
         self.queue_update(framework_id, status)
-        self.master.send("executor_exited", self.id, framework_id, executor_id, -1)
+        if executor_exited:
+            self.master.send("executor_exited", self.id, framework_id, executor_id, -1)
 
     def on_kill_task(self, framework_id: str, task_id: str, kill_policy: dict | None) -> None:
         executor = executors.of_task(self, framework_id, task_id)

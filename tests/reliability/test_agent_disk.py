@@ -5,14 +5,20 @@ Mesos sources ("Disk faults and sandbox GC")."""
 
 from __future__ import annotations
 
+import errno
 import json
-from collections.abc import Iterator
+import logging
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from localmesos.agent import checkpoint
 from localmesos.cluster import LocalCluster
+from tests.integration import raw_http as rh
 from tests.integration.localmesos_procs import Subscription
+from tests.integration.test_localmesos_executor import echo_executor, executor_task
 from tests.reliability.support import agent_state, browse, get, run_task, sandboxes
 
 pytestmark = pytest.mark.integration
@@ -178,3 +184,102 @@ def test_sandboxes_go_sooner_when_the_disk_fills(
         c.wait_for(lambda _: not directory.exists(), timeout=30)
         assert agent_metrics(c, agent_id)[age] == 0
         assert browse(c, agent_id, str(directory)) == 404
+
+
+def test_a_checkpoint_the_disk_refuses_costs_its_task_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A framework that checkpoints, on a disk that refuses some of its checkpoints (the
+    writes fail as a full disk fails them). A task whose own checkpoint fails is lost, and
+    nothing else: the executor it was for keeps running, and the master keeps counting it
+    (told that it exited, the master would offer its resources again and tell the scheduler
+    of a FAILURE); an executor launched for that task alone is shut down rather than left
+    running with no task. A forked pid that cannot be written is logged and the task runs,
+    as an update record that cannot be written (CONFORMANCE.md, "A disk that refuses a
+    checkpoint does not abort the agent")."""
+    refused_tasks: set[str] = set()  # whose task.info the disk refuses
+    refused_pids: set[str] = set()  # executors whose forked.pid the disk refuses
+    real_write_text = checkpoint.write_text
+
+    def write_text(path: Path, text: str) -> None:
+        if (path.name == "task.info" and path.parent.name in refused_tasks) or (
+            path.name == "forked.pid" and refused_pids & set(path.parts)
+        ):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write_text(path, text)
+
+    monkeypatch.setattr(checkpoint, "write_text", write_text)
+    caplog.set_level(logging.ERROR, "localmesos")
+    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_LOST", "TASK_KILLED", "TASK_ERROR"}
+    with (
+        LocalCluster(1, resources=RESOURCES, allocation_interval=0.05, work_dir=tmp_path) as c,
+        rh.subscribe(c.master, rh.framework_info(name="checkpoints", checkpoint=True)) as sub,
+    ):
+        (agent_id,) = c.agents
+
+        offers: list[dict] = []
+        failures: list[dict] = []  # FAILURE events: an executor said to have exited
+
+        def launch(make: Callable[[dict], dict], until: set[str]) -> dict:
+            """Launch a task on the next offer; its first update in ``until``. Offers that
+            come meanwhile are kept for the next launch; every update is acknowledged."""
+            task_id = None
+            while True:
+                if task_id is None and offers:
+                    offer = offers.pop(0)
+                    task = make(offer)
+                    task_id = task["task_id"]["value"]
+                    rh.accept_launch(sub, offer, task)
+                event = sub.stream.next_event()
+                assert event is not None, "the stream ended"
+                if event["type"] == "OFFERS":
+                    offers.extend(event["offers"]["offers"])
+                elif event["type"] == "FAILURE":
+                    failures.append(event["failure"])
+                elif event["type"] == "UPDATE":
+                    status = event["update"]["status"]
+                    if "uuid" in status:
+                        assert sub.acknowledge(status).status == 202
+                    if status["task_id"]["value"] == task_id and status["state"] in until:
+                        return status
+
+        kept = echo_executor("kept")
+        held = launch(lambda o: executor_task("held", o, kept, "hold"), {"TASK_RUNNING"})
+        assert held["state"] == "TASK_RUNNING", held
+        refused_tasks.update({"refused-on-kept", "refused-on-new"})
+        lost = launch(lambda o: executor_task("refused-on-kept", o, kept), terminal)
+        assert (lost["state"], lost["reason"]) == ("TASK_LOST", "REASON_EXECUTOR_TERMINATED")
+        assert lost["message"] == f"Failed to checkpoint: [Errno 28] {os.strerror(errno.ENOSPC)}"
+        new = echo_executor("new", grace=0.2)
+        lost = launch(lambda o: executor_task("refused-on-new", o, new), terminal)
+        assert (lost["state"], lost["reason"]) == ("TASK_LOST", "REASON_EXECUTOR_TERMINATED")
+
+        refused_pids.update({"unrecorded", "unrecorded-executor"})
+        finished = launch(
+            lambda o: rh.command_task("unrecorded", o["agent_id"]["value"], "true"), terminal
+        )
+        assert finished["state"] == "TASK_FINISHED", finished
+        unrecorded = echo_executor("unrecorded-executor")
+        finished = launch(lambda o: executor_task("by-unrecorded", o, unrecorded), terminal)
+        assert finished["state"] == "TASK_FINISHED", finished
+
+        # Every message of the agent's about the tasks above has reached the master by now.
+        # (the one launched for the refused task alone may have ended already: see below)
+        assert {f["executor_id"]["value"] for f in failures} <= {"new"}, failures
+        (framework,) = c.state()["frameworks"]
+        assert {"kept", "unrecorded-executor"} <= {e["executor_id"] for e in framework["executors"]}
+        assert {t["id"]: t["state"] for t in framework["tasks"]}["held"] == "TASK_RUNNING"
+        unlogged = [
+            e for e in refused_pids if f"pid of executor {e}: [Errno 28]" not in caplog.text
+        ]
+        assert not unlogged, unlogged
+
+        # The executor launched for the refused task alone goes; the others stay.
+        def executors(state: dict, key: str) -> set[str]:
+            (f,) = state["frameworks"]
+            return {e[key] for e in f["executors"]}
+
+        c.wait_for(
+            lambda _: executors(agent_state(c, agent_id), "id") == {"kept", "unrecorded-executor"}
+        )
+        c.wait_for(lambda s: executors(s, "executor_id") == {"kept", "unrecorded-executor"})
