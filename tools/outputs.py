@@ -20,10 +20,12 @@ Besides one command and its output, an `Output` can say: which commands run unse
 in the same scratch directory and cluster (`setup`: a crashed run before the one that takes
 over), which shown commands follow it (`more`), that it is a server left running until its
 start line appears (`until`, then SIGINT), which masters its cluster has (`masters`), which
-lines to keep (`keep`), which runs of similar lines to fold (`folds`, as a post does by hand
-with "…"), and how to present what a reader does not need to read in full (`present`: long IDs
-shortened to `0c9dfb2e-…-S0`). A post may show no other terminal output: `pasted_blocks`
-finds a text block with output lines that is not an include, and the check fails on it.
+runs of similar lines to fold (`folds`, as a post does by hand with "…"), and how to present
+what a reader does not need to read in full (`present`: long IDs shortened to `0c9dfb2e-…-S0`).
+A command that shows only some lines of a run selects them itself (`grep` on a sandbox's
+`stderr`; tools/scenes.py prints a scheduler's lines about one agent). A post may show no other
+terminal output: `pasted_blocks` finds a text block with output lines that is not an include,
+and the check fails on it.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Output:
     # What runs instead, when it is not the shown command itself (`make demo` runs this after
     # its set-up). Both run in bash, with `.venv/bin/python` and `{python}` as this interpreter.
     command: str | None = None
+    # Its exit status; a process killed by a signal has minus its number (-9: SIGKILL).
     status: int = 0
     # Shown against a `localmesos --agents 2` in another terminal: the run gets a cluster of its
     # own, on a free port that replaces the shown 127.0.0.1:5050 in the commands; in what they
@@ -112,13 +115,10 @@ class Output:
     # (a run that crashes before the one that takes over); their status is not checked.
     setup: tuple[str, ...] = ()
     # Shown commands run after the first, each shown with its output; each must exit with 0.
-    # An entry is the command, or (what the post shows, what runs) as `shown` and `command`.
-    more: tuple[str | tuple[str, str], ...] = ()
+    more: tuple[str, ...] = ()
     # Servers: stop each command with SIGINT once a line matching this regex shows; its
     # output ends with that line, and its status is not checked.
     until: str | None = None
-    # Keep only the lines matching this regex (a scheduler's log about one agent).
-    keep: str | None = None
     # Runs of similar lines shown as their first and last few; see Fold.
     folds: tuple[Fold, ...] = ()
     # Presentation substitutions on what is saved and shown (regex, replacement): SHORT_IDS.
@@ -536,10 +536,7 @@ def render(output: Output, cwd: Path) -> str:
         return run_in_terminal(["bash", "-c", command], cwd, until=until)
 
     def presented(raw: str) -> str:
-        lines = screen(raw).splitlines()
-        if output.keep:
-            lines = [line for line in lines if re.search(output.keep, line)]
-        text = elide("\n".join(lines), output.volatile, output.folds)
+        text = elide(screen(raw), output.volatile, output.folds)
         for regex, replace in output.present:
             text = re.sub(regex, replace, text)
         return as_shown(text, shown).rstrip("\n")
@@ -559,12 +556,11 @@ def render(output: Output, cwd: Path) -> str:
                 f"{output.name}: '{output.shown}' exited with status {status}, not "
                 f"{output.status}; it printed:\n{parts[1]}"
             )
-        for more in output.more:
-            said, command = (more, more) if isinstance(more, str) else more
+        for command in output.more:
             status, raw = run(command, output.until)
-            parts += [f"$ {said}", presented(raw)]
+            parts += [f"$ {command}", presented(raw)]
             if status != 0 and output.until is None:
-                raise OutputError(f"{output.name}: '{said}' exited with status {status}")
+                raise OutputError(f"{output.name}: '{command}' exited with status {status}")
     finally:
         if cluster is not None:
             cluster.stop()
