@@ -38,6 +38,7 @@ import pty
 import re
 import select
 import shlex
+import shutil
 import signal
 import socket
 import struct
@@ -139,6 +140,10 @@ def zookeeper_missing() -> str | None:
     from localmesos import zookeeper
 
     return zookeeper.unavailable()
+
+
+def curl_missing() -> str | None:
+    return None if shutil.which("curl") else "curl is not installed (make setup-dev installs it)"
 
 
 OUTPUTS = [
@@ -326,6 +331,7 @@ OUTPUTS = [
         "--state zk://127.0.0.1:2181/bikeshare --quiet",
         cluster=True,
         masters=2,
+        needs=(curl_missing,),
         loose=((r"^standby: \S+ pid", "standby: HOST pid"),),
     ),
     Output(
@@ -334,6 +340,7 @@ OUTPUTS = [
         "zk = K('127.0.0.1:2181'); zk.start(); print(sorted(zk.get_children('/mesos')))\"",
         cluster=True,
         masters=2,
+        needs=(curl_missing,),
         more=("curl -si http://127.0.0.1:5051/master/state | head -3",),  # the standby's answer
     ),
     Output(
