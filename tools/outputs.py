@@ -621,27 +621,30 @@ def included(root: Path = ROOT) -> dict[str, list[str]]:
     return found
 
 
+# The code blocks that a terminal's output could be pasted into; ```python blocks are listings,
+# which sync-listings copies from the code.
+TERMINAL_BLOCKS = {"", "text", "console", "shell", "sh", "bash", "shell-session", "output"}
+
+
 def pasted_blocks(root: Path = ROOT) -> list[str]:
-    """The text blocks in posts that show a terminal's output without including it: a block
-    whose lines are not all `$ command` lines (with their `\\` continuations), includes or
-    blank. Each as "post:line: its first line"."""
+    """The terminal blocks in posts that show a terminal's output without including it: a
+    block whose lines are not all `$ command` lines (with their `\\` continuations), includes
+    or blank. Each as "post:line: its first such line"."""
     found = []
     for post in sorted((root / "_posts").glob("*.md")):
-        lines = post.read_text(encoding="utf-8").splitlines()
-        start = None
-        for number, line in enumerate(lines, 1):
-            if start is None:
-                if line.strip() == "```text":
-                    start, continued, pasted = number, False, None
-                continue
+        start, language, continued, pasted = 0, "", False, ""
+        for number, line in enumerate(post.read_text(encoding="utf-8").splitlines(), 1):
             text = line.strip()
-            if text == "```":
-                if pasted is not None:
+            if not start:
+                if text.startswith("```"):
+                    start, language, continued, pasted = number, text[3:].strip(), False, ""
+            elif text == "```":
+                if pasted and language in TERMINAL_BLOCKS:
                     found.append(f"{post.name}:{start}: {pasted}")
-                start = None
+                start = 0
             elif continued or text.startswith("$ ") or text.startswith("{%") or not text:
                 continued = text.endswith("\\")
-            elif pasted is None:
+            elif not pasted:
                 pasted = text
     return found
 

@@ -152,6 +152,20 @@ But not one pasted by hand:
 $ .venv/bin/localmesos --agents 2
 localmesos: master at http://127.0.0.1:5050 with 2 agents
 ```
+
+A listing is not a terminal:
+
+```python
+def main() -> None:
+    print("hello")
+```
+
+Nor is a block without a language a way round the rule:
+
+```
+$ make demo STEP=1
+demo: done
+```
 """
 
 
@@ -160,7 +174,8 @@ def test_the_check_fails_on_a_terminal_output_pasted_into_a_post(tmp_path: Path)
     posts.mkdir()
     (posts / "2026-11-24-a-post.md").write_text(PASTED, encoding="utf-8")
     assert outputs.pasted_blocks(tmp_path) == [
-        "2026-11-24-a-post.md:20: localmesos: master at http://127.0.0.1:5050 with 2 agents"
+        "2026-11-24-a-post.md:20: localmesos: master at http://127.0.0.1:5050 with 2 agents",
+        "2026-11-24-a-post.md:34: demo: done",
     ]
     problems = outputs.check([], tmp_path)
     assert any("2026-11-24-a-post.md:20:" in p and "pasted by hand" in p for p in problems)
@@ -170,6 +185,7 @@ def test_the_check_fails_on_a_terminal_output_pasted_into_a_post(tmp_path: Path)
         "agents",
         "{% include outputs/localmesos-start.txt %}",
     )
+    fixed = fixed.replace("$ make demo STEP=1\ndemo: done", "{% include outputs/demo-step1.txt %}")
     (posts / "2026-11-24-a-post.md").write_text(fixed, encoding="utf-8")
     assert outputs.pasted_blocks(tmp_path) == []
     assert not any("pasted by hand" in p for p in outputs.check([], tmp_path))
