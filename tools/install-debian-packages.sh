@@ -8,16 +8,18 @@ set -euo pipefail
 # jekyll and its plugins, html-proofer: the blog build and its link check.
 # zookeeper (not zookeeperd, which starts a system service on 2181): master and scheduler HA.
 # chromium: screenshots of the blog; chromium-driver: the live page's tests drive it (Selenium).
+# curl: the step 3 post's terminal outputs (tools/outputs.py) show a standby master's answer.
 packages=(
   python3-venv
   jekyll ruby-jekyll-feed ruby-jekyll-seo-tag ruby-jekyll-sitemap
   ruby-html-proofer
   zookeeper
   chromium chromium-driver
+  curl
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: not a Debian-like system; install jekyll (with feed, seo-tag, sitemap), html-proofer, zookeeper, chromium and chromedriver yourself, or the suites that need them will say so."
+  echo "setup: not a Debian-like system; install jekyll (with feed, seo-tag, sitemap), html-proofer, zookeeper, chromium, chromedriver and curl yourself, or the suites that need them will say so."
   exit 0
 fi
 

@@ -4,6 +4,11 @@ tests/integration/test_checks_catch_breakage.py."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+
 from tools import outputs
 from tools.listings import ROOT
 
@@ -80,3 +85,111 @@ def test_the_posts_show_make_demo_with_the_step_they_are_about() -> None:
     # No post prints a `make demo` run by hand any more.
     for post in (ROOT / "_posts").glob("*.md"):
         assert "```text\n$ make demo" not in post.read_text(), post.name
+
+
+def test_folds_keep_the_first_and_last_lines_of_each_run_of_one_kind() -> None:
+    lines = ["start", *(f"offer O{n}: launched 4 tasks" for n in range(6)), "done"]
+    folded = outputs.elide("\n".join(lines), (), (outputs.Fold(r": launched \d+ tasks$", 2, 1),))
+    assert folded.splitlines() == [
+        "start", "offer O0: launched 4 tasks", "offer O1: launched 4 tasks", outputs.ELLIPSIS,
+        "offer O5: launched 4 tasks", "done",
+    ]  # fmt: skip
+    # Each volatile pattern is a kind of its own: two kinds in a row are two runs.
+    mixed = ["A 1", "A 2", "A 3", "A 4", "B 1", "B 2", "B 3", "B 4"]
+    assert outputs.elide("\n".join(mixed), (r"^A ", r"^B ")).splitlines() == [
+        "A 1", outputs.ELLIPSIS, "A 4", "B 1", outputs.ELLIPSIS, "B 4",
+    ]  # fmt: skip
+
+
+def test_shortened_ids_and_log_milliseconds_compare_as_the_ids_and_times_they_stand_for() -> None:
+    sanitize = outputs.sanitizer()
+    full = "agent 0c9dfb2e-1111-2222-3333-444455556666-S0 at 2026-11-24 20:21:49,672"
+    short = re.sub(*outputs.SHORT_IDS, full)
+    assert short == "agent 0c9dfb2e-…-S0 at 2026-11-24 20:21:49,672"
+    assert sanitize(short) == sanitize(full.replace("-S0", "-S1")) == "agent UUID-SN at TIMESTAMP"
+
+
+def test_a_cluster_s_ports_are_shown_as_the_post_s() -> None:
+    shown = {"127.0.0.1:5050": "127.0.0.1:40001", "127.0.0.1:5051": "127.0.0.1:40002"}
+    text = "Location: //localhost:40001/master/state\nstandby at 127.0.0.1:40002, not :400011"
+    assert outputs.as_shown(text, shown) == (
+        "Location: //localhost:5050/master/state\nstandby at 127.0.0.1:5051, not :400011"
+    )
+
+
+def test_a_server_is_stopped_once_its_start_line_shows(tmp_path: Path) -> None:
+    server = "trap 'exit 0' INT; echo starting; echo 'ready at :1'; while :; do sleep 0.1; done"
+    status, text = outputs.run_in_terminal(
+        ["bash", "-c", server], tmp_path, timeout=30, until=r"^ready at "
+    )
+    assert status == 0  # the trap ran: SIGINT, as Ctrl+C, not a kill at the timeout
+    assert outputs.screen(text).splitlines() == ["starting", "ready at :1"]
+    # A server that ends without its start line is an error, not an empty output.
+    with pytest.raises(outputs.OutputError, match="before printing"):
+        outputs.run_in_terminal(["bash", "-c", "echo oops"], tmp_path, timeout=30, until="^ready")
+
+
+PASTED = """---
+title: a post
+---
+Commands to type are fine:
+
+```text
+$ make cluster-up
+$ .venv/bin/python -m step1_scheduler --master localhost:5050 \\
+    --task-python python3
+```
+
+So is an output that a tool wrote:
+
+```text
+{% include outputs/step1-by-hand.txt %}
+```
+
+But not one pasted by hand:
+
+```text
+$ .venv/bin/localmesos --agents 2
+localmesos: master at http://127.0.0.1:5050 with 2 agents
+```
+
+A listing is not a terminal:
+
+```python
+def main() -> None:
+    print("hello")
+```
+
+Nor is a block without a language a way round the rule:
+
+```
+$ make demo STEP=1
+demo: done
+```
+"""
+
+
+def test_the_check_fails_on_a_terminal_output_pasted_into_a_post(tmp_path: Path) -> None:
+    posts = tmp_path / "_posts"
+    posts.mkdir()
+    (posts / "2026-11-24-a-post.md").write_text(PASTED, encoding="utf-8")
+    assert outputs.pasted_blocks(tmp_path) == [
+        "2026-11-24-a-post.md:20: localmesos: master at http://127.0.0.1:5050 with 2 agents",
+        "2026-11-24-a-post.md:34: demo: done",
+    ]
+    problems = outputs.check([], tmp_path)
+    assert any("2026-11-24-a-post.md:20:" in p and "pasted by hand" in p for p in problems)
+    # Through the include, the same post passes that part of the check.
+    fixed = PASTED.replace(
+        "$ .venv/bin/localmesos --agents 2\nlocalmesos: master at http://127.0.0.1:5050 with 2 "
+        "agents",
+        "{% include outputs/localmesos-start.txt %}",
+    )
+    fixed = fixed.replace("$ make demo STEP=1\ndemo: done", "{% include outputs/demo-step1.txt %}")
+    (posts / "2026-11-24-a-post.md").write_text(fixed, encoding="utf-8")
+    assert outputs.pasted_blocks(tmp_path) == []
+    assert not any("pasted by hand" in p for p in outputs.check([], tmp_path))
+
+
+def test_no_post_shows_a_terminal_output_by_hand() -> None:
+    assert outputs.pasted_blocks(ROOT) == []
