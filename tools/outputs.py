@@ -72,6 +72,11 @@ SERVES_CODE = "-m step3_failover"
 TIMEOUT = 180.0
 GRACE = 10.0  # s: how long a server has to stop after SIGINT
 ELLIPSIS = "…"
+# The health checks of the cluster that stands for `localmesos --agents 2`. None of those
+# outputs loses an agent on purpose, and `--check` runs beside pytest: on a starved machine an
+# agent can miss `localmesos`'s 2 s of pings, and a run full of TASK_UNREACHABLE says nothing
+# about the post. Mesos's own default is 75 s (5 pings, 15 s apart).
+AGENT_TIMEOUT = 15.0
 # How many commands `--check` runs at once; see render_all.
 PARALLEL = (os.cpu_count() or 1) + 1
 
@@ -548,7 +553,11 @@ def render(output: Output, cwd: Path) -> str:
             text = re.sub(regex, replace, text)
         return as_shown(text, shown).rstrip("\n")
 
-    cluster = LocalCluster(agents=2, masters=output.masters) if output.cluster else None
+    cluster = (
+        LocalCluster(agents=2, masters=output.masters, agent_timeout=AGENT_TIMEOUT)
+        if output.cluster
+        else None
+    )
     if cluster is not None:
         cluster.start()
     try:
