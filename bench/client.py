@@ -132,6 +132,30 @@ def scalar(offer: dict, name: str) -> float:
     return sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == name)
 
 
+def accept_with_true_tasks(
+    scheduler: Scheduler, offer: dict, prefix: str, first: int, most: int, cpus: float, mem: float
+) -> int:
+    """Accept ``offer`` with as many `true` command tasks as fit it, at most ``most``, named
+    ``prefix-N`` from ``first`` on (none: the offer is declined, with no filter); how many."""
+    fits = min(
+        int(scalar(offer, "cpus") / cpus + 1e-6), int(scalar(offer, "mem") / mem + 1e-6), most
+    )
+    tasks = [
+        command_task(f"{prefix}-{first + i}", offer["agent_id"], "true", cpus, mem)
+        for i in range(fits)
+    ]
+    operations = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
+    scheduler.call(
+        "ACCEPT",
+        accept={
+            "offer_ids": [offer["id"]],
+            "operations": operations,
+            "filters": {"refuse_seconds": 0},
+        },
+    )
+    return fits
+
+
 TERMINAL = frozenset(
     {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED"}
 )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.client import Scheduler, command_task, scalar
+from bench.client import Scheduler, accept_with_true_tasks
 from bench.soak import Figure
 from localmesos.cluster import LocalCluster
 
@@ -53,26 +53,11 @@ def flood(scheduler: Scheduler, total: int, prefix: str) -> float:
         if event["type"] == "OFFERS":
             started = started or time.perf_counter()
             for offer in event["offers"]["offers"]:
-                fits = min(
-                    int(scalar(offer, "cpus") / CPUS + 1e-6),
-                    int(scalar(offer, "mem") / MEM + 1e-6),
-                    total - finished - active,
+                fits = accept_with_true_tasks(
+                    scheduler, offer, prefix, serial, total - finished - active, CPUS, MEM
                 )
-                tasks = [
-                    command_task(f"{prefix}-{serial + i}", offer["agent_id"], "true", CPUS, MEM)
-                    for i in range(fits)
-                ]
                 serial += fits
                 active += fits
-                operations = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
-                scheduler.call(
-                    "ACCEPT",
-                    accept={
-                        "offer_ids": [offer["id"]],
-                        "operations": operations,
-                        "filters": {"refuse_seconds": 0},
-                    },
-                )
         elif event["type"] == "UPDATE":
             status = event["update"]["status"]
             scheduler.acknowledge(status)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
-from bench.client import TERMINAL, Scheduler, command_task, scalar
+from bench.client import TERMINAL, Scheduler, accept_with_true_tasks
 from bench.soak import Figure
 from localmesos.web import EventStream, Limits
 
@@ -204,24 +204,8 @@ def run_tasks(scheduler: Scheduler, total: int) -> dict[str, str]:
         event = scheduler.event()
         if event["type"] == "OFFERS":
             for offer in event["offers"]["offers"]:
-                fits = min(
-                    int(scalar(offer, "cpus") / cpus + 1e-6),
-                    int(scalar(offer, "mem") / mem + 1e-6),
-                    total - launched,
-                )
-                tasks = [
-                    command_task(f"flood-{launched + i}", offer["agent_id"], "true", cpus, mem)
-                    for i in range(fits)
-                ]
-                launched += fits
-                operations = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
-                scheduler.call(
-                    "ACCEPT",
-                    accept={
-                        "offer_ids": [offer["id"]],
-                        "operations": operations,
-                        "filters": {"refuse_seconds": 0},
-                    },
+                launched += accept_with_true_tasks(
+                    scheduler, offer, "flood", launched, total - launched, cpus, mem
                 )
         elif event["type"] == "UPDATE":
             status = event["update"]["status"]

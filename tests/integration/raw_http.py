@@ -486,6 +486,23 @@ def accept_launch(sub: Subscription, offer: dict, task: dict) -> None:
         raise AssertionError(f"ACCEPT answered {reply.status}: {reply.body!r}")
 
 
+def decline(sub: Subscription, offer: dict) -> None:
+    """DECLINE ``offer`` with no filter: its resources may be offered again at once."""
+    reply = sub.call(
+        {
+            "type": "DECLINE",
+            "decline": {"offer_ids": [offer["id"]], "filters": {"refuse_seconds": 0}},
+        }
+    )
+    if reply.status != 202:
+        raise AssertionError(f"DECLINE answered {reply.status}: {reply.body!r}")
+
+
+def offered(offer: dict, name: str) -> float:
+    """How much of the scalar resource ``name`` an offer holds."""
+    return sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == name)
+
+
 def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
     """The task's statuses, each acknowledged, up to the first whose state is in ``until``."""
     statuses = []

@@ -221,12 +221,18 @@ def test_a_checkpoint_the_disk_refuses_costs_its_task_alone(
         failures: list[dict] = []  # FAILURE events: an executor said to have exited
 
         def launch(make: Callable[[dict], dict], until: set[str]) -> dict:
-            """Launch a task on the next offer; its first update in ``until``. Offers that
-            come meanwhile are kept for the next launch; every update is acknowledged."""
+            """Launch a task on the next offer that holds it and a new executor; its first
+            update in ``until``. Offers that come meanwhile are kept for the next launch, and
+            a smaller one (what an ending executor left, on a loaded machine) is declined, so
+            that the allocator offers it again with what is freed next; every update is
+            acknowledged."""
             task_id = None
             while True:
                 if task_id is None and offers:
                     offer = offers.pop(0)
+                    if rh.offered(offer, "cpus") < 0.2 - 1e-9 or rh.offered(offer, "mem") < 64:
+                        rh.decline(sub, offer)
+                        continue
                     task = make(offer)
                     task_id = task["task_id"]["value"]
                     rh.accept_launch(sub, offer, task)
