@@ -278,7 +278,7 @@ OUTPUTS = [
         ),
         more=("ls build/step3-state/tasks | wc -l",),
         # Which ten chunks are done, and how many tasks were launched, depends on timing.
-        volatile=(r"^chunk-\d+( +chunk-\d+)*$",),
+        volatile=(r"^chunk-\d+(\s+chunk-\d+)*$",),  # ls pads its columns with tabs or spaces
         loose=((r"^\d+$", "N"),),
     ),
     Output(

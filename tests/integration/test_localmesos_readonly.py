@@ -52,8 +52,11 @@ def running(cluster: LocalCluster) -> Iterator[Running]:
     try:
         offer, statuses = rh.run_command_task(sub, "done", "printf 'done\\n' > out.txt")
         assert statuses[-1]["state"] == "TASK_FINISHED"
-        # Busy on the CPU, so that its CPU time grows: /monitor/statistics must see it.
-        task = rh.command_task("busy", "", "while :; do :; done")
+        # Busy on the CPU for a moment, so that it has CPU time for /monitor/statistics to
+        # see, then asleep: a loop for the module's whole run took a core of a 2-core machine
+        # from every other test beside it.
+        burn = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; exec sleep 600"
+        task = rh.command_task("busy", "", burn)
         task["resources"] = [
             {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
             {"name": "mem", "type": "SCALAR", "scalar": {"value": 64}},
