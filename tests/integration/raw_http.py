@@ -486,6 +486,19 @@ def accept_launch(sub: Subscription, offer: dict, task: dict) -> None:
         raise AssertionError(f"ACCEPT answered {reply.status}: {reply.body!r}")
 
 
+TERMINAL_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_ERROR",
+        "TASK_LOST",
+        "TASK_DROPPED",
+        "TASK_GONE",
+    }
+)
+
+
 def decline(sub: Subscription, offer: dict) -> None:
     """DECLINE ``offer`` with no filter: its resources may be offered again at once."""
     reply = sub.call(
@@ -504,7 +517,8 @@ def offered(offer: dict, name: str) -> float:
 
 
 def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
-    """The task's statuses, each acknowledged, up to the first whose state is in ``until``."""
+    """The task's statuses, each acknowledged, up to the first whose state is in ``until``;
+    a terminal state that is not fails at once, rather than as a read timeout later."""
     statuses = []
     while True:
         event = sub.stream.wait_for(
@@ -518,6 +532,8 @@ def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
                 raise AssertionError(f"ACKNOWLEDGE answered {ack.status}: {ack.body!r}")
         if status["state"] in until:
             return statuses
+        if status["state"] in TERMINAL_STATES:
+            raise AssertionError(f"{task_id} ended before {sorted(until)}: {status}")
 
 
 def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dict, list[dict]]:
@@ -526,8 +542,7 @@ def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dic
     offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
     offer = offers["offers"]["offers"][0]
     accept_launch(sub, offer, command_task(task_id, offer["agent_id"]["value"], command))
-    terminal = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST"}
-    return offer, follow_task(sub, task_id, terminal)
+    return offer, follow_task(sub, task_id, TERMINAL_STATES)
 
 
 def valid_uuid_bytes(value: str) -> bool:
