@@ -328,7 +328,6 @@ class EventStream:
         name = getattr(handler.server, "name", "server")
         client, port = handler.client_address[:2]
         self._peer = f"{name} subscriber {client}:{port}"
-        self._sock = sock
         head = ["HTTP/1.1 200 OK", f"Content-Type: {self.content_type}"]
         head.append("Transfer-Encoding: chunked" if chunked else "Connection: close")
         head += [f"{k}: {v}" for k, v in self.headers.items()]
@@ -336,6 +335,10 @@ class EventStream:
             # A subscriber that takes no byte for request_timeout is gone as far as we care.
             sock.settimeout(limits.request_timeout)
             handler.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            # Only now may abort() shut the socket: a stream aborted before its head was out
+            # (a proxy's source that broke off at once) still reaches the client as a head and
+            # a body cut short, never as a connection closed without a word.
+            self._sock = sock
             while not self.overflowed:
                 piece = self._take(chunked)
                 if piece:
