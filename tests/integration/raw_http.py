@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from localmesos.protocol import TERMINAL_STATES
+
 TIMEOUT = 10.0
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9]) ([^\r\n]*)\r\n")
 HEADER_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*?)[ \t]*\r\n")
@@ -484,19 +486,6 @@ def accept_launch(sub: Subscription, offer: dict, task: dict) -> None:
     )
     if reply.status != 202:
         raise AssertionError(f"ACCEPT answered {reply.status}: {reply.body!r}")
-
-
-TERMINAL_STATES = frozenset(
-    {
-        "TASK_FINISHED",
-        "TASK_FAILED",
-        "TASK_KILLED",
-        "TASK_ERROR",
-        "TASK_LOST",
-        "TASK_DROPPED",
-        "TASK_GONE",
-    }
-)
 
 
 def decline(sub: Subscription, offer: dict) -> None:

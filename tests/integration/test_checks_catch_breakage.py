@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,32 +127,35 @@ def test_a_post_without_its_place_in_the_series_fails_the_site_check(tmp_path: P
         site.check_pages(source, site.build(source, tmp_path / "broken"))
 
 
-def test_inline_code_broken_at_a_hyphen_fails_the_phone_layout_check(tmp_path: Path) -> None:
+def probe_before_and_after(
+    tmp_path: Path, lang: str, probe: Callable[[Path, list[str]], list[str]], old: str, new: str
+) -> list[str]:
+    """What ``probe`` finds on the posts in ``lang``: nothing on the site as it is, and then,
+    returned, on the site built with ``old`` replaced by ``new`` in its stylesheet."""
     need("jekyll", "make setup-dev installs it")
     if site.chromium() is None:
         need("chromium", "make setup-dev installs it")
     source = copy_site(tmp_path / "src")
-    paths = [post.permalink for post in site.posts(source) if post.lang == "en"]
-    assert site.phone_layout_problems(site.build(source, tmp_path / "good"), paths) == []
-
+    paths = [post.permalink for post in site.posts(source) if post.lang == lang]
+    assert probe(site.build(source, tmp_path / "good"), paths) == []
     css = source / "assets" / "css" / "style.css"
-    css.write_text(css.read_text().replace("  white-space: nowrap;\n}\n", "}\n", 1))
-    problems = site.phone_layout_problems(site.build(source, tmp_path / "broken"), paths)
+    text = css.read_text()
+    assert old in text
+    css.write_text(text.replace(old, new, 1))
+    return probe(site.build(source, tmp_path / "broken"), paths)
+
+
+def test_inline_code_broken_at_a_hyphen_fails_the_phone_layout_check(tmp_path: Path) -> None:
+    problems = probe_before_and_after(
+        tmp_path, "en", site.phone_layout_problems, "  white-space: nowrap;\n}\n", "}\n"
+    )
     assert any("inline code broken across lines" in problem for problem in problems), problems
 
 
 def test_a_chart_left_on_the_dark_page_fails_the_dark_mode_check(tmp_path: Path) -> None:
-    need("jekyll", "make setup-dev installs it")
-    if site.chromium() is None:
-        need("chromium", "make setup-dev installs it")
-    source = copy_site(tmp_path / "src")
-    paths = [post.permalink for post in site.posts(source) if post.lang == "es"]
-    assert site.dark_chart_problems(site.build(source, tmp_path / "good"), paths) == []
-
     # The light card that the PNG charts get in dark mode, gone.
-    css = source / "assets" / "css" / "style.css"
-    text = css.read_text()
-    assert "    background: #ffffff;\n    border-radius: 6px;\n    padding: 0.5rem;\n" in text
-    css.write_text(text.replace("    background: #ffffff;\n    border-radius: 6px;\n", "", 1))
-    problems = site.dark_chart_problems(site.build(source, tmp_path / "broken"), paths)
+    card = "    background: #ffffff;\n    border-radius: 6px;\n    padding: 0.5rem;\n"
+    problems = probe_before_and_after(
+        tmp_path, "es", site.dark_chart_problems, card, "    padding: 0.5rem;\n"
+    )
     assert any("sits on a dark background" in problem for problem in problems), problems
