@@ -507,12 +507,21 @@ def offered(offer: dict, name: str) -> float:
 
 def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
     """The task's statuses, each acknowledged, up to the first whose state is in ``until``;
-    a terminal state that is not fails at once, rather than as a read timeout later."""
+    a terminal state that is not fails at once, rather than as a read timeout later. Offers
+    that come meanwhile are declined: one skipped unanswered would hold its resources for
+    good, and the next launch would find only what this task gives back."""
+
+    def its_update(event: dict) -> bool:
+        if event["type"] == "OFFERS":
+            for offer in event["offers"]["offers"]:
+                decline(sub, offer)
+        return (
+            event["type"] == "UPDATE" and event["update"]["status"]["task_id"]["value"] == task_id
+        )
+
     statuses = []
     while True:
-        event = sub.stream.wait_for(
-            lambda e: e["type"] == "UPDATE" and e["update"]["status"]["task_id"]["value"] == task_id
-        )
+        event = sub.stream.wait_for(its_update)
         status = event["update"]["status"]
         statuses.append(status)
         if "uuid" in status:
@@ -526,12 +535,21 @@ def follow_task(sub: Subscription, task_id: str, until: set[str]) -> list[dict]:
 
 
 def run_command_task(sub: Subscription, task_id: str, command: str) -> tuple[dict, list[dict]]:
-    """Accept the next offer with one command task and follow it to a terminal state,
+    """Accept the first offer that holds one command task and its command executor (0.2
+    cpus, 64 MB in all), declining the others, and follow the task to a terminal state,
     acknowledging every update. Returns the offer used and the task's statuses."""
-    offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")
-    offer = offers["offers"]["offers"][0]
-    accept_launch(sub, offer, command_task(task_id, offer["agent_id"]["value"], command))
-    return offer, follow_task(sub, task_id, TERMINAL_STATES)
+    while True:
+        offers = sub.stream.wait_for(lambda e: e["type"] == "OFFERS")["offers"]["offers"]
+        fitting = [
+            o for o in offers if offered(o, "cpus") >= 0.2 - 1e-9 and offered(o, "mem") >= 64
+        ]
+        for offer in offers:
+            if not fitting or offer is not fitting[0]:
+                decline(sub, offer)
+        if fitting:
+            offer = fitting[0]
+            accept_launch(sub, offer, command_task(task_id, offer["agent_id"]["value"], command))
+            return offer, follow_task(sub, task_id, TERMINAL_STATES)
 
 
 def valid_uuid_bytes(value: str) -> bool:
