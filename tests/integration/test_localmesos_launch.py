@@ -225,13 +225,15 @@ def test_a_cached_uri_is_downloaded_once_for_two_tasks(
 ) -> None:
     cluster, scheduler, driver, framework_id, offer, agent_id = start(harness)
     uri = {"value": server.url("bundle.tar.gz"), "cache": True}
+    # Marked before the launch: what the first offer leaves may be offered again before the
+    # first task finishes, and that offer, never answered, is the only one to come.
+    mark = scheduler.mark()
     driver.launchTasks(
         offer["id"],
         [command_task("first", offer, with_uris("cat inner/from-tar.txt", uri))],
         filters={"refuse_seconds": 0},
     )
     scheduler.wait_update("first", "TASK_FINISHED")
-    mark = scheduler.mark()
     offer = scheduler.wait_offers(1, since=mark)[0]
     driver.launchTasks(
         offer["id"], [command_task("second", offer, with_uris("cat inner/from-tar.txt", uri))]
