@@ -30,9 +30,7 @@ drawing. A benchmark reports; it never fails on a figure.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -49,7 +47,7 @@ from bench.operator_stream import OperatorReader
 from localmesos.cluster import LocalCluster
 from localmesos.master.operator import Subscribers
 from tools import ROOT
-from tools.site import CHROMIUM_FLAGS, chromium
+from tools.browser import BrowserMissing, browser_paths, open_browser
 
 TASKS = 40  # quiet: 3 updates each, 120 in all
 ROOM = 30
@@ -75,28 +73,11 @@ return true;
 
 
 def missing_tools() -> str | None:
-    if chromium() is None:
-        return "no chromium (apt-get install chromium chromium-driver)"
-    if shutil.which("chromedriver") is None:
-        return "no chromedriver (apt-get install chromium-driver)"
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed (make setup-dev installs it)"
+    try:
+        browser_paths()
+    except BrowserMissing as error:
+        return str(error)
     return None
-
-
-def open_browser(stack: ExitStack) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium() or ""
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument("--window-size=1280,1000")
-    service = Service(executable_path=shutil.which("chromedriver") or "chromedriver")
-    driver = webdriver.Chrome(options=options, service=service)
-    stack.callback(driver.quit)
-    return driver
 
 
 def until(predicate: Any, what: str, timeout: float = WAIT) -> Any:
@@ -243,7 +224,7 @@ def run() -> list[Result]:
     loaded: list[Measured] = []
     with ExitStack() as stack:
         cluster = stack.enter_context(LocalCluster(agents=3, allocation_interval=0.1))
-        driver = open_browser(stack)
+        driver = stack.enter_context(open_browser())
         driver.get(f"http://{cluster.master}/")
         until(
             lambda: (
